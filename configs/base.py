@@ -1,0 +1,60 @@
+"""Defaults shared by every experiment: the paper's settings (Sec. V-B) where it gives them.
+
+Every value can be overridden from the command line, e.g.
+`python train.py --dataset=thumos14 --config.winners_out.train_steps=3`.
+"""
+import ml_collections
+
+
+def get_config():
+    config = ml_collections.ConfigDict()
+    config.dataset = ""  # a name for logs and the export; the data itself comes from data_dir
+    config.data_dir = ""  # converted TFRecords (python -m iwo_tf.data.convert); --data_dir overrides
+    config.seed = 0
+    config.deterministic = True  # tf.config.experimental.enable_op_determinism: same seed, same numbers
+    config.strategy = "default"  # default | mirrored | multi_worker (tf.distribute)
+
+    config.data = ml_collections.ConfigDict()
+    config.data.num_segments = 400  # K
+    config.data.snippets_per_segment = 3  # L, snippets averaged per segment while training
+    config.data.batch_size = 32  # global batch size (split across replicas)
+    config.data.shuffle_buffer = 1024
+    config.data.eval_batch_size = 16
+
+    config.model = ml_collections.ConfigDict()
+    config.model.num_modules = 18  # M
+    config.model.dropout_rate = 0.8
+    config.model.pooling = "attention"  # attention | mean (the CAM baseline, Table V)
+    config.model.use_shifting_bias = False  # Table VII variant
+    config.model.orthogonality_weight = 0.1  # beta of Eq. 6
+
+    config.optimizer = ml_collections.ConfigDict()
+    config.optimizer.learning_rate = 1e-3
+    config.optimizer.momentum = 0.9
+    config.optimizer.decay_every_epochs = 20  # learning rate divided by 10 every 20 epochs
+    config.optimizer.decay_factor = 0.1
+
+    config.winners_out = ml_collections.ConfigDict()
+    config.winners_out.train_steps = 2  # N_step of Algorithm 1; 1 = no winners-out training (Table IV)
+    config.winners_out.epochs_per_step = 40
+    config.winners_out.segments_per_step = 30  # p
+    config.winners_out.reinitialize = False  # re-initialise the weights at each step
+    config.winners_out.score_method = "csc"  # csc | attention (Sec. VI-C.2)
+    config.winners_out.stream_weights = (1.0, 10.0)  # Eq. 10: (1, gamma)
+
+    config.testing = ml_collections.ConfigDict()
+    config.testing.num_steps = 10  # winners-out testing steps (Algorithm 2); 1 = regular testing
+    config.testing.top_q = 2  # q
+    config.testing.segments_per_step = 30  # p at test time
+    config.testing.compare_single_step = True  # also evaluate 1-step testing, for the comparison table
+    config.testing.tiou_thresholds = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
+    config.testing.evaluate_every_wo_step = True  # mAP per winners-out step in TensorBoard (monitoring only)
+
+    config.summaries = ml_collections.ConfigDict()
+    config.summaries.num_curve_videos = 3  # test videos whose CSC curves are drawn (Figs. 3 and 7)
+    config.summaries.histogram_every_epochs = 5
+
+    config.export = ml_collections.ConfigDict()
+    config.export.enabled = True
+    config.export.model_name = "iwo"
+    return config

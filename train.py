@@ -1,0 +1,114 @@
+"""Trains, tests and evaluates an Iterative-Winners-Out network.
+
+    python train.py --dataset=synthetic                 # the embedded default, no download
+    python train.py --dataset=thumos14 --data_dir=data/thumos14 --workdir=runs/thumos14
+    python train.py --dataset=thumos14 --config.winners_out.train_steps=3 --config.data.num_segments=800
+    python train.py --config=configs/thumos14.py --data_dir=DIR   # any converted dataset
+
+`--dataset` picks `configs/<dataset>.py`; every value of that config can be overridden with
+`--config.<section>.<key>=<value>`. Watch the run with `tensorboard --logdir <workdir>/tensorboard`.
+"""
+import os
+import sys
+
+from absl import app, flags
+from ml_collections import config_flags
+
+DATASETS = ("synthetic", "thumos14", "activitynet13")
+_HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def _dataset_from_argv(argv) -> str:
+    """The --dataset value, read before flag parsing so that it can choose the config file."""
+    for i, arg in enumerate(argv):
+        if arg.startswith("--dataset="):
+            return arg.split("=", 1)[1]
+        if arg == "--dataset" and i + 1 < len(argv):
+            return argv[i + 1]
+    return "synthetic"
+
+
+_DATASET = flags.DEFINE_enum("dataset", "synthetic", DATASETS, "Which named experiment (configs/<dataset>.py) to run.")
+_CONFIG = config_flags.DEFINE_config_file(
+    "config",
+    os.path.join(_HERE, "configs", f"{_dataset_from_argv(sys.argv) if _dataset_from_argv(sys.argv) in DATASETS else 'synthetic'}.py"),
+    "Config file; defaults to configs/<dataset>.py. Override values with --config.<key>=<value>.",
+    lock_config=True,
+)
+_DATA_DIR = flags.DEFINE_string("data_dir", None, "Converted TFRecords (python -m iwo_tf.data.convert). Default: data/<dataset>.")
+_WORKDIR = flags.DEFINE_string("workdir", None, "Everything the run writes. Default: runs/<dataset>.")
+_STRATEGY = flags.DEFINE_enum(
+    "strategy", None, ["default", "mirrored", "multi_worker"],
+    "tf.distribute strategy (overrides config.strategy): one device, all local devices, or several machines via TF_CONFIG.",
+)
+_EXPORT_BASE = flags.DEFINE_string("export_base", None, "Where to export the SavedModel. Default: <workdir>/export.")
+
+MISSING_FEATURES = """\
+No converted features for '{dataset}' in {data_dir} ({problem}).
+
+IWO trains on pre-extracted snippet features (two streams, e.g. I3D RGB + flow, 1024-d each), which
+cannot be downloaded by this program. Bring them in one of the public layouts (see README, "Data"):
+  --layout=wtalc         W-TALC/STPN joint npy (Thumos14reduced-I3D-JOINTFeatures.npy + annotation npys)
+  --layout=actionformer  one <video>.npy per video + thumos14.json
+  --layout=basnet        BaS-Net/CoLA/ACM-Net features/{{train,test}}/{{rgb,flow}}/<video>.npy + gt.json
+  --layout=thumos14_original  official THUMOS14 <Class>_val.txt/_test.txt + per-video npy features
+  --layout=activitynet   ActivityNet1.3 official json or the TSP CSV copy + per-video npy features
+then convert them once and train:
+  python -m iwo_tf.data.convert --layout=<layout> --output={data_dir} <layout flags>
+  python train.py --dataset={dataset} --data_dir={data_dir}
+`python -m iwo_tf.data.convert --helpfull` lists every layout's flags.
+Without features, `python train.py --dataset=synthetic` runs the whole system on generated data."""
+
+
+def _resolve_data(config, data_dir: str) -> None:
+    from iwo_tf.data.dataset_info import dataset_problem
+
+    problem = dataset_problem(data_dir)
+    if problem is None:
+        return
+    if config.dataset == "synthetic":
+        from iwo_tf.data.synthetic import generate_synthetic_dataset
+
+        print(f"Generating the synthetic dataset in {data_dir} (seed {config.synthetic_seed}) ...")
+        generate_synthetic_dataset(data_dir, seed=config.synthetic_seed)
+        return
+    raise app.UsageError(MISSING_FEATURES.format(dataset=config.dataset, data_dir=data_dir, problem=problem))
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    config = _CONFIG.value
+    if _DATASET.value != config.dataset and config.dataset in DATASETS and _CONFIG.present is False:
+        raise app.UsageError(f"--dataset={_DATASET.value} but the config is for {config.dataset}")
+    # The strategy comes first: MultiWorkerMirroredStrategy must exist before any other TF op.
+    from iwo_tf.training.strategy import is_chief, make_strategy
+
+    strategy = make_strategy(_STRATEGY.value or config.strategy)
+    import tensorflow as tf
+
+    from iwo_tf.training.trainer import WinnersOutTrainer
+
+    with config.unlocked():
+        config.strategy = _STRATEGY.value or config.strategy
+        config.data_dir = _DATA_DIR.value or config.data_dir or os.path.join("data", config.dataset)
+    if config.deterministic:
+        tf.config.experimental.enable_op_determinism()
+    workdir = _WORKDIR.value or os.path.join("runs", config.dataset)
+    if is_chief(strategy):
+        _resolve_data(config, config.data_dir)
+    summary = WinnersOutTrainer(config, workdir, strategy).run()
+    if config.export.enabled and is_chief(strategy):
+        from iwo_tf.serving import export_saved_model  # noqa: WPS433 (import only when exporting)
+
+        version_dir = export_saved_model(
+            model=None if False else __import__("keras").models.load_model(os.path.join(workdir, "model.keras")),
+            class_names=summary["class_names"] if "class_names" in summary else None,
+            export_base=_EXPORT_BASE.value or os.path.join(workdir, "export"),
+            model_name=config.export.model_name,
+        )
+        print(f"Exported the SavedModel to {version_dir}")
+
+
+if __name__ == "__main__":
+    app.run(main)
