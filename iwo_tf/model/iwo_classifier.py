@@ -181,6 +181,12 @@ class IWOClassifier(keras.Model):
         if stream_weights is None:
             stream_weights = (1.0,) * len(self.stream_dims)
         streams = self.split_streams(features)
+        # The attention logits do not depend on the mask either: hoisting them saves one
+        # [K, D] x [D, M] product per stream at every winners-out step.
+        logits = [
+            pooling.attention_logits(stream) if isinstance(pooling, ShiftedGroupAttention) else None
+            for pooling, stream in zip(self.stream_poolings, streams)
+        ]
         projections = None
         if method == "csc":
             projections = [
@@ -191,7 +197,10 @@ class IWOClassifier(keras.Model):
         def score(keep_mask):
             per_stream = []
             for i, (pooling, stream) in enumerate(zip(self.stream_poolings, streams)):
-                attended = pooling.attend(stream, keep_mask)
+                if logits[i] is None:
+                    attended = pooling.attend(stream, keep_mask)
+                else:
+                    attended = pooling.attend(stream, keep_mask, logits=logits[i])
                 if method == "csc":
                     per_stream.append(csc.class_specific_scores(attended.attention, attended.scale, projections[i]))
                 else:

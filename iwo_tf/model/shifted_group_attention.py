@@ -200,12 +200,19 @@ class ShiftedGroupAttention(keras.layers.Layer):
                 name="shifting_bias", shape=(self.num_modules,), initializer="zeros"
             )
 
-    def attend(self, features, keep_mask=None):
+    def attention_logits(self, features):
+        """The mask-independent `W H^T + B` of Eq. 3, `[B, M, K]`, for hoisting out of winners-out loops."""
+        features = tf.convert_to_tensor(features, dtype=self.compute_dtype)
+        return group_attention_logits(features, self.kernel, self.position_bias)
+
+    def attend(self, features, keep_mask=None, logits=None):
         """Runs Eqs. 3-4 for one or several keep-masks per video.
 
         Args:
             features: `[B, K, D]` segment features.
             keep_mask: `[B, K]` or `[B, Q, K]` float mask (> 0 = kept), or None for all kept.
+            logits: optional `attention_logits(features)`, computed once when the same features
+                are attended under many masks (winners-out); None computes them here.
 
         Returns:
             `AttentionTerms` with a Q axis (Q = 1 for a `[B, K]` mask).
@@ -215,7 +222,10 @@ class ShiftedGroupAttention(keras.layers.Layer):
         variant_mask, _ = _as_variant_mask(features, keep_mask)
         # Zeroing removed segments keeps non-finite values there from reaching any output.
         features = tf.where(tf.reduce_any(variant_mask > 0, axis=1)[..., None], features, 0.0)
-        logits = group_attention_logits(features, self.kernel, self.position_bias)
+        if logits is None:
+            logits = group_attention_logits(features, self.kernel, self.position_bias)
+        # Precomputed logits at removed segments (possibly non-finite) never reach the output: the
+        # masked softmax replaces them before any arithmetic, and logits are per-segment.
         attention = masked_segment_softmax(logits[:, None], variant_mask)
         outputs, scale = shifted_module_outputs(attention, features, self.alpha, self.shifting_bias)
         return AttentionTerms(attention=attention, scale=scale, module_outputs=outputs)
