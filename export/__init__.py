@@ -1,0 +1,1 @@
+"""Command-line tools: export a trained run for TF Serving, and localize feature files with an export."""

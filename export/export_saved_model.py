@@ -1,0 +1,93 @@
+r"""Exports a trained IWO run as a TF Serving model version.
+
+Reads `WORKDIR/model.keras` and `WORKDIR/run_config.json` (written at the end of training) and
+writes `EXPORT_BASE/MODEL_NAME/<next version>/` plus `EXPORT_BASE/models.config`.
+
+    python -m export.export_saved_model --workdir=runs/thumos --export_base=exports --model_name=iwo
+
+Every localization setting defaults to the run config's `localization` section; a flag overrides it.
+"""
+from __future__ import annotations
+
+import json
+import os
+
+from absl import app, flags, logging
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("workdir", None, "Training run directory with model.keras and run_config.json.", required=True)
+flags.DEFINE_string("export_base", None, "Directory holding one folder per served model.", required=True)
+flags.DEFINE_string("model_name", "iwo", "TF Serving model name (folder under --export_base).")
+flags.DEFINE_integer("num_steps", None, "Default winners-out steps N_step (run config if unset).")
+flags.DEFINE_integer("top_q", None, "Maximum and default number of classes localized per video.")
+flags.DEFINE_integer("segments_per_step", None, "Default segments p taken per step.")
+flags.DEFINE_list("stream_weights", None, "Eq. 10 fusion weights, e.g. 1,10.")
+flags.DEFINE_enum("score_method", None, ["csc", "attention"], "Segment scores driving winners-out.")
+flags.DEFINE_float("snippet_stride_sec", None, "Default snippet stride of the `localize` signature (0.64 if unset).")
+flags.DEFINE_float("snippet_offset_sec", 0.0, "Default first-snippet offset of the `localize` signature.")
+flags.DEFINE_string(
+    "serving_base_path", "/models", "Where the server sees --export_base (the container mount in export/README.md)."
+)
+flags.DEFINE_integer("version", None, "Explicit version number (default: above the existing ones).")
+
+
+def export_run(workdir: str, export_base: str, model_name: str, **overrides) -> str:
+    """Loads a training run and exports it; `overrides` (None values ignored) win over the run config.
+
+    Returns:
+        The new version directory.
+    """
+    import keras
+
+    import iwo_tf.model  # noqa: F401  (registers the custom classes before loading)
+    from iwo_tf.serving import DEFAULT_SNIPPET_STRIDE_SEC, export_saved_model
+
+    with open(os.path.join(workdir, "run_config.json")) as f:
+        run_config = json.load(f)
+    model = keras.models.load_model(os.path.join(workdir, "model.keras"))
+    localization = dict(run_config.get("localization", {}))
+    settings = {
+        "num_steps": localization.get("num_steps", 10),
+        "top_q": localization.get("top_q", 2),
+        "segments_per_step": localization.get("segments_per_step", 30),
+        "stream_weights": localization.get("stream_weights"),
+        "score_method": localization.get("score_method", "csc"),
+        "snippet_stride_sec": localization.get("snippet_stride_sec", DEFAULT_SNIPPET_STRIDE_SEC),
+        "snippet_offset_sec": localization.get("snippet_offset_sec", 0.0),
+    }
+    settings.update({key: value for key, value in overrides.items() if value is not None})
+    if settings["stream_weights"] is not None:
+        settings["stream_weights"] = [float(w) for w in settings["stream_weights"]]
+    class_names = run_config.get("class_names") or [str(i) for i in range(model.num_classes)]
+    return export_saved_model(
+        model,
+        class_names=class_names,
+        export_base=export_base,
+        model_name=model_name,
+        extra_metadata={"workdir": os.path.abspath(workdir), "run_config": run_config},
+        **settings,
+    )
+
+
+def main(argv):
+    del argv
+    path = export_run(
+        FLAGS.workdir,
+        FLAGS.export_base,
+        FLAGS.model_name,
+        num_steps=FLAGS.num_steps,
+        top_q=FLAGS.top_q,
+        segments_per_step=FLAGS.segments_per_step,
+        stream_weights=FLAGS.stream_weights,
+        score_method=FLAGS.score_method,
+        snippet_stride_sec=FLAGS.snippet_stride_sec,
+        snippet_offset_sec=FLAGS.snippet_offset_sec,
+        serving_base_path=FLAGS.serving_base_path,
+        version=FLAGS.version,
+    )
+    logging.info("Exported %s", path)
+    print(path)
+
+
+if __name__ == "__main__":
+    app.run(main)

@@ -1,0 +1,255 @@
+"""The in-graph functions behind the exported `localize` and `serving_default` signatures.
+
+Both reuse the library end to end: the data package's record parsing and test-time resampling to K
+segments, and `iwo_tf.winners_out.localize` for classification, winners-out testing (Algorithm 2)
+and proposals (Eq. 11). The export and the library therefore compute the same detections by
+construction; this module only adds input validation, defaults and output naming.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import tensorflow as tf
+
+from iwo_tf.serving import input_checks
+from iwo_tf.serving.serving_config import ServingConfig
+from iwo_tf.winners_out import localize
+
+# Output keys of both signatures, in a stable order (serving_default adds `video_id`).
+DETECTION_KEYS = ("class_index", "class_name", "score", "start_sec", "end_sec", "num_valid", "video_scores")
+
+
+class LocalizationSignatures:
+    """Builds the signature functions for one trained `IWOClassifier`.
+
+    Nothing here holds TF state of its own: the functions close over the model, so the exporter
+    (Keras `ExportArchive`) tracks only the model's variables. That is the route that loads in the
+    TF1 Session loader TF Serving uses (see docs/PLATFORM.md, "Export and the TF Serving loading
+    path"). All control flow is explicit (`tf.while_loop` in the library, `tf.map_fn` here), so
+    tracing with autograph off, as `ExportArchive` does, gives the same graph.
+
+    Args:
+        model: a built `IWOClassifier`.
+        class_names: C names, index-aligned with the classifier's outputs.
+        config: a `ServingConfig`.
+    """
+
+    def __init__(self, model, class_names: Sequence[str], config: ServingConfig):
+        if len(class_names) != model.num_classes:
+            raise ValueError(f"{len(class_names)} class names for a model with {model.num_classes} classes")
+        self.model = model
+        self.class_names = [str(name) for name in class_names]
+        self.config = config
+        self.num_segments = int(model.num_segments)
+        self.feature_dim = int(model.feature_dim)
+        self.max_top_q = min(int(config.top_q), int(model.num_classes))
+        self.max_detections = self.max_top_q * ((self.num_segments + 1) // 2)
+
+    # --- input signatures ------------------------------------------------------------------
+    @property
+    def localize_input_signature(self):
+        """`[features, num_steps, top_q, segments_per_step, snippet_stride_sec, snippet_offset_sec, duration]`."""
+        scalar_int = lambda name: tf.TensorSpec([], tf.int32, name=name)  # noqa: E731
+        scalar_float = lambda name: tf.TensorSpec([], tf.float32, name=name)  # noqa: E731
+        return [
+            # D is left dynamic so a wrong D reaches the graph's readable check instead of a
+            # client-side shape error that TF Serving does not raise.
+            tf.TensorSpec([None, None], tf.float32, name="features"),
+            scalar_int("num_steps"),
+            scalar_int("top_q"),
+            scalar_int("segments_per_step"),
+            scalar_float("snippet_stride_sec"),
+            scalar_float("snippet_offset_sec"),
+            scalar_float("duration"),
+        ]
+
+    @property
+    def examples_input_signature(self):
+        """`[examples]`: a batch of serialized records. A single input keeps REST `instances` usable."""
+        return [tf.TensorSpec([None], tf.string, name="examples")]
+
+    # --- the signature functions -----------------------------------------------------------
+    def localize_function(self):
+        """Returns the Python function of the `localize` signature.
+
+        Its optional inputs take tensor defaults, which `tf.saved_model.save` turns into
+        `PlaceholderWithDefault` nodes and `SignatureDef.defaults`: a request may omit them.
+        """
+        cfg = self.config
+
+        def localize_features(
+            features,
+            num_steps=tf.constant(cfg.num_steps, tf.int32),
+            top_q=tf.constant(self.max_top_q, tf.int32),
+            segments_per_step=tf.constant(cfg.segments_per_step, tf.int32),
+            snippet_stride_sec=tf.constant(cfg.snippet_stride_sec, tf.float32),
+            snippet_offset_sec=tf.constant(cfg.snippet_offset_sec, tf.float32),
+            duration=tf.constant(0.0, tf.float32),
+        ):
+            return self.localize_snippets(
+                features,
+                num_steps=num_steps,
+                top_q=top_q,
+                segments_per_step=segments_per_step,
+                snippet_stride_sec=snippet_stride_sec,
+                snippet_offset_sec=snippet_offset_sec,
+                duration=duration,
+            )
+
+        return localize_features
+
+    def examples_function(self):
+        """Returns the Python function of the `serving_default` signature."""
+
+        def localize_examples(examples):
+            return self.localize_records(examples)
+
+        return localize_examples
+
+    # --- the computation -------------------------------------------------------------------
+    def localize_snippets(
+        self,
+        features,
+        *,
+        num_steps,
+        top_q,
+        segments_per_step,
+        snippet_stride_sec,
+        snippet_offset_sec,
+        duration,
+    ):
+        """Localizes one video given its raw snippet features `[T, D]` (unbatched outputs).
+
+        Returns:
+            A dict: `class_index [N] int32`, `class_name [N] string`, `score [N]`, `start_sec [N]`,
+            `end_sec [N]`, `num_valid [] int32`, `video_scores [C]`, with `N = max_detections`.
+        """
+        from iwo_tf.data.pipeline import resample_to_segments
+
+        features = input_checks.check_snippet_features(features, self.feature_dim)
+        segments = resample_to_segments(features, self.num_segments, training=False)
+        stride = input_checks.check_finite_scalar(snippet_stride_sec, "snippet_stride_sec")
+        offset = input_checks.check_finite_scalar(snippet_offset_sec, "snippet_offset_sec")
+        duration = input_checks.check_finite_scalar(duration, "duration", nonnegative=True)
+        batched = self.localize_segments(
+            segments[None],
+            num_snippets=tf.shape(features)[:1],
+            snippet_stride_sec=stride[None],
+            snippet_offset_sec=offset[None],
+            duration=duration[None],
+            num_steps=num_steps,
+            top_q=top_q,
+            segments_per_step=segments_per_step,
+        )
+        return {key: value[0] for key, value in batched.items()}
+
+    def localize_records(self, examples, *, num_steps=None, top_q=None, segments_per_step=None):
+        """Localizes a batch of serialized records in the project's TFRecord schema.
+
+        Each record is parsed and resampled on its own (T differs between videos), then the batch
+        goes through winners-out testing together. A malformed record fails the request with the
+        parser's InvalidArgument; a record whose features are empty, non-finite or of the wrong
+        dimension fails with the same messages as `localize`.
+
+        Returns:
+            The `localize_snippets` dict with a leading batch axis, plus `video_id [B] string`.
+        """
+        from iwo_tf.data.pipeline import resample_to_segments
+        from iwo_tf.data.schema import parse_video
+
+        examples = tf.convert_to_tensor(examples, tf.string)
+        segment_spec = tf.TensorSpec([self.num_segments, self.feature_dim], tf.float32)
+        scalar = lambda dtype: tf.TensorSpec([], dtype)  # noqa: E731
+
+        def parse_one(serialized):
+            video = parse_video(serialized)
+            features = input_checks.check_snippet_features(video["features"], self.feature_dim, "record features")
+            num_snippets = tf.cast(video["num_snippets"], tf.int32)
+            consistent = tf.debugging.assert_equal(
+                num_snippets,
+                tf.shape(features)[0],
+                message="record: num_snippets does not match the number of feature rows",
+            )
+            with tf.control_dependencies([consistent]):
+                segments = resample_to_segments(features, self.num_segments, training=False)
+            return (
+                segments,
+                num_snippets,
+                tf.cast(video["snippet_stride_sec"], tf.float32),
+                tf.cast(video["snippet_offset_sec"], tf.float32),
+                tf.cast(video["duration"], tf.float32),
+                tf.cast(video["video_id"], tf.string),
+            )
+
+        segments, num_snippets, stride, offset, duration, video_id = tf.map_fn(
+            parse_one,
+            examples,
+            fn_output_signature=(
+                segment_spec,
+                scalar(tf.int32),
+                scalar(tf.float32),
+                scalar(tf.float32),
+                scalar(tf.float32),
+                scalar(tf.string),
+            ),
+        )
+        cfg = self.config
+        outputs = self.localize_segments(
+            segments,
+            num_snippets=num_snippets,
+            snippet_stride_sec=stride,
+            snippet_offset_sec=offset,
+            duration=duration,
+            num_steps=cfg.num_steps if num_steps is None else num_steps,
+            top_q=self.max_top_q if top_q is None else top_q,
+            segments_per_step=cfg.segments_per_step if segments_per_step is None else segments_per_step,
+        )
+        outputs["video_id"] = video_id
+        return outputs
+
+    def localize_segments(
+        self,
+        segments,
+        *,
+        num_snippets,
+        snippet_stride_sec,
+        snippet_offset_sec,
+        duration,
+        num_steps,
+        top_q,
+        segments_per_step,
+    ):
+        """Runs the library's `localize` on `[B, K, D]` segments and names the outputs."""
+        num_steps = input_checks.check_nonnegative_int(num_steps, "num_steps")
+        top_q = input_checks.check_nonnegative_int(top_q, "top_q", upper=self.max_top_q)
+        segments_per_step = input_checks.check_nonnegative_int(segments_per_step, "segments_per_step")
+        # With p >= 1 every step takes at least one remaining segment, so after K steps none is
+        # left (and with p = 0 none is ever taken): capping at K changes no result and bounds the
+        # loop a request can ask for.
+        num_steps = tf.minimum(num_steps, self.num_segments)
+        result = localize(
+            self.model,
+            segments,
+            num_snippets=num_snippets,
+            snippet_stride_sec=snippet_stride_sec,
+            snippet_offset_sec=snippet_offset_sec,
+            duration=duration,
+            num_steps=num_steps,
+            top_q=self.max_top_q,
+            segments_per_step=segments_per_step,
+            num_active_classes=top_q,
+            method=self.config.score_method,
+            stream_weights=self.config.stream_weights,
+        )
+        detections = result.detections
+        valid = tf.range(tf.shape(detections.class_index)[1])[None, :] < detections.num_valid[:, None]
+        names = tf.gather(tf.constant(self.class_names, tf.string), detections.class_index)
+        return {
+            "class_index": detections.class_index,
+            "class_name": tf.where(valid, names, tf.constant("", tf.string)),
+            "score": detections.score,
+            "start_sec": detections.start_sec,
+            "end_sec": detections.end_sec,
+            "num_valid": detections.num_valid,
+            "video_scores": result.video_scores,
+        }
