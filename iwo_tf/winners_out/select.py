@@ -99,7 +99,9 @@ def winners_out_select(scorer: Scorer, keep_mask, num_classes_per_video, num_ste
     num_steps = tf.cast(num_steps, tf.int32)
 
     def body(step, remaining, selection_step, selected_scores):
-        scores = scorer(tf.cast(remaining, tf.float32))
+        # A scorer may lose static dims (einsum with an unknown batch and Q = 1 does); the loop
+        # variables must keep theirs, so pin the scores to the mask's shape.
+        scores = tf.ensure_shape(scorer(tf.cast(remaining, tf.float32)), remaining.shape)
         chosen = select_top_p(scores, remaining, segments_per_step)
         selection_step = tf.where(chosen, step, selection_step)
         selected_scores = tf.where(chosen, tf.cast(scores, tf.float32), selected_scores)
