@@ -1,0 +1,251 @@
+"""Writes a converted dataset directory; it only appears under its final name once complete.
+
+A converted dataset directory holds:
+
+* `{subset}-{i:05d}-of-{n:05d}.tfrecord`: the records (`iwo_tf.data.schema`), videos dealt round-robin
+  over the shards of their subset so shards are balanced;
+* `classes.txt`: one class name per line, the class index is the line number (from 0);
+* `ground_truth.json`: the ground truth in ActivityNet format (what the official evaluator reads);
+* `dataset.json`: metadata, written last: class count, feature and stream widths, per-subset video,
+  instance and snippet counts, shard names with their record counts and byte sizes (used to detect
+  truncated files), and every skipped video with its reason.
+
+Everything is written into a hidden sibling directory that is renamed to the output path at the end,
+so an interrupted conversion never leaves a directory that looks complete.
+"""
+from __future__ import annotations
+
+import collections
+import json
+import os
+import shutil
+import uuid
+from typing import Mapping, Optional, Sequence
+
+import tensorflow as tf
+
+from iwo_tf.data import validation
+from iwo_tf.data.schema import SUBSETS, VideoRecord, serialize_video
+
+FORMAT_NAME = "iwo-tf-video-tfrecords"
+FORMAT_VERSION = 1
+DATASET_JSON = "dataset.json"
+CLASSES_TXT = "classes.txt"
+GROUND_TRUTH_JSON = "ground_truth.json"
+
+
+def shard_name(subset: str, index: int, count: int) -> str:
+    return f"{subset}-{index:05d}-of-{count:05d}.tfrecord"
+
+
+def write_json_atomically(path: str, document) -> None:
+    """Writes JSON next to `path` and renames it into place (readers never see half a file)."""
+    temporary = f"{path}.tmp-{uuid.uuid4().hex[:8]}"
+    with open(temporary, "w") as f:
+        json.dump(document, f, indent=1, sort_keys=False)
+        f.write("\n")
+    os.replace(temporary, path)
+
+
+class DatasetWriter:
+    """Collects videos into sharded TFRecords plus the class list, ground truth and metadata.
+
+    Use as a context manager: leaving the block normally calls `finish()`, an exception calls `abort()`.
+
+    Args:
+        output_dir: the final directory. Must not exist unless `overwrite`.
+        class_names: index -> name.
+        stream_dims: widths of the feature streams (D is their sum).
+        num_shards: per subset, how many shard files (at least 1; capped by the subset's video count
+            by the caller, see `shard_count`).
+        overwrite: replace an existing `output_dir` (only once the new one is complete).
+        source: free-form description of the input (layout, paths, options) kept in dataset.json.
+    """
+
+    def __init__(
+        self,
+        output_dir: str,
+        class_names: Sequence[str],
+        stream_dims: Sequence[int],
+        num_shards: Mapping[str, int],
+        *,
+        overwrite: bool = False,
+        source: Optional[dict] = None,
+    ):
+        self.output_dir = os.path.abspath(output_dir)
+        if os.path.exists(self.output_dir) and not overwrite:
+            raise FileExistsError(f"{self.output_dir} already exists (pass overwrite / --overwrite to replace it)")
+        unknown = set(num_shards) - set(SUBSETS)
+        if unknown:
+            raise ValueError(f"unknown subsets {sorted(unknown)}; expected {SUBSETS}")
+        if len(set(class_names)) != len(class_names):
+            raise ValueError("duplicate class names in the class list")
+        self.overwrite = overwrite
+        self.class_names = list(class_names)
+        self.class_index = {name: i for i, name in enumerate(self.class_names)}
+        self.stream_dims = [int(d) for d in stream_dims]
+        self.num_shards = {subset: max(1, int(n)) for subset, n in num_shards.items()}
+        self.source = dict(source or {})
+        parent = os.path.dirname(self.output_dir)
+        os.makedirs(parent, exist_ok=True)
+        self.work_dir = os.path.join(parent, f".{os.path.basename(self.output_dir)}.incomplete-{uuid.uuid4().hex[:8]}")
+        os.makedirs(self.work_dir)
+        self._writers = {}
+        self._records = collections.defaultdict(int)  # (subset, shard) -> record count
+        self._written = collections.Counter()  # subset -> videos written
+        self._instances = collections.Counter()
+        self._snippets = collections.Counter()
+        self._ground_truth = {}
+        self._skipped = []
+        self._closed = False
+
+    # --- adding videos ---------------------------------------------------------------------------
+    def add(self, record: VideoRecord, *, source_path: Optional[str] = None) -> None:
+        """Validates and writes one video.
+
+        Args:
+            record: the video; its `stream_dims` are set to the dataset's.
+            source_path: the file its features came from (for error messages).
+
+        Raises:
+            BadVideoError: duplicate id, wrong feature width, zero snippets, NaN/Inf, or a label index
+                outside the class list.
+        """
+        video_id = record.video_id
+        if video_id in self._ground_truth:
+            raise validation.BadVideoError(validation.DUPLICATE_ID, video_id, source_path, "the video id occurs twice in the input")
+        if record.subset not in self.num_shards:
+            raise ValueError(f"video {video_id!r}: subset {record.subset!r} has no shards (expected one of {sorted(self.num_shards)})")
+        features = validation.check_features(record.features, video_id=video_id, path=source_path, stream_dims=self.stream_dims)
+        bad = sorted({int(c) for c in list(record.labels) + list(record.gt_labels) if not 0 <= int(c) < len(self.class_names)})
+        if bad:
+            raise validation.BadVideoError(validation.UNKNOWN_LABEL, video_id, source_path, f"class indices {bad} are outside the class list")
+        record = VideoRecord(**{**record.__dict__, "features": features, "stream_dims": self.stream_dims})
+        serialized = serialize_video(record)
+        subset = record.subset
+        shard = self._written[subset] % self.num_shards[subset]
+        self._writer(subset, shard).write(serialized)
+        self._records[(subset, shard)] += 1
+        self._written[subset] += 1
+        self._instances[subset] += len(record.gt_labels)
+        self._snippets[subset] += int(features.shape[0])
+        self._ground_truth[video_id] = {
+            "subset": subset,
+            "duration": float(record.duration),
+            "annotations": [
+                {"label": self.class_names[int(c)], "segment": [float(s), float(e)]}
+                for (s, e), c in zip(record.gt_segments, record.gt_labels)
+            ],
+        }
+
+    def skip(self, error: validation.BadVideoError, subset: Optional[str] = None) -> None:
+        """Records a video that is deliberately left out; it is counted and listed in dataset.json."""
+        self._skipped.append(
+            {"video_id": error.video_id, "subset": subset, "reason": error.reason, "file": error.path, "problem": error.problem}
+        )
+
+    @property
+    def skipped(self) -> list:
+        return list(self._skipped)
+
+    def counts(self) -> dict:
+        return {subset: self._written[subset] for subset in self.num_shards}
+
+    def _writer(self, subset: str, shard: int):
+        key = (subset, shard)
+        if key not in self._writers:
+            path = os.path.join(self.work_dir, shard_name(subset, shard, self.num_shards[subset]))
+            self._writers[key] = tf.io.TFRecordWriter(path)
+        return self._writers[key]
+
+    # --- finishing -------------------------------------------------------------------------------
+    def finish(self) -> str:
+        """Writes the class list, ground truth and dataset.json, then moves the directory into place.
+
+        Returns:
+            The output directory.
+        """
+        for writer in self._writers.values():
+            writer.close()
+        self._writers = {}
+        subsets = {}
+        for subset, count in self.num_shards.items():
+            files, records, sizes = [], [], []
+            for shard in range(count):
+                name = shard_name(subset, shard, count)
+                path = os.path.join(self.work_dir, name)
+                if not os.path.exists(path):  # an empty shard is still a valid, readable file
+                    tf.io.TFRecordWriter(path).close()
+                files.append(name)
+                records.append(self._records[(subset, shard)])
+                sizes.append(os.path.getsize(path))
+            subsets[subset] = {
+                "num_videos": self._written[subset],
+                "num_instances": self._instances[subset],
+                "num_snippets": self._snippets[subset],
+                "files": files,
+                "records_per_file": records,
+                "bytes_per_file": sizes,
+            }
+        with open(os.path.join(self.work_dir, CLASSES_TXT), "w") as f:
+            f.write("".join(f"{name}\n" for name in self.class_names))
+        ground_truth = {
+            "version": f"{FORMAT_NAME} {FORMAT_VERSION}",
+            "taxonomy": [{"nodeId": i, "nodeName": name, "parentId": None, "parentName": None} for i, name in enumerate(self.class_names)],
+            "database": {video: self._ground_truth[video] for video in sorted(self._ground_truth)},
+        }
+        write_json_atomically(os.path.join(self.work_dir, GROUND_TRUTH_JSON), ground_truth)
+        by_reason = collections.Counter(item["reason"] for item in self._skipped)
+        metadata = {
+            "format": FORMAT_NAME,
+            "format_version": FORMAT_VERSION,
+            "num_classes": len(self.class_names),
+            "feature_dim": sum(self.stream_dims),
+            "stream_dims": self.stream_dims,
+            "subsets": subsets,
+            "skipped": {"count": len(self._skipped), "by_reason": dict(sorted(by_reason.items())), "videos": self._skipped},
+            "source": self.source,
+        }
+        write_json_atomically(os.path.join(self.work_dir, DATASET_JSON), metadata)
+        self._move_into_place()
+        self._closed = True
+        return self.output_dir
+
+    def _move_into_place(self) -> None:
+        old = None
+        if os.path.exists(self.output_dir):
+            if not self.overwrite:
+                raise FileExistsError(f"{self.output_dir} appeared while converting; the result stays in {self.work_dir}")
+            old = f"{self.work_dir}.old"
+            os.replace(self.output_dir, old)
+        os.replace(self.work_dir, self.output_dir)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+
+    def abort(self) -> None:
+        """Closes and deletes everything written so far; the output path is left untouched."""
+        for writer in self._writers.values():
+            try:
+                writer.close()
+            except Exception:  # noqa: BLE001 - cleaning up after an earlier error, which is what matters
+                pass
+        self._writers = {}
+        shutil.rmtree(self.work_dir, ignore_errors=True)
+        self._closed = True
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, traceback):
+        if self._closed:
+            return False
+        if exc_type is None:
+            self.finish()
+        else:
+            self.abort()
+        return False
+
+
+def shard_count(num_videos: int, requested: int) -> int:
+    """Shards for a subset: as requested, but never more than its videos (no empty files)."""
+    return max(1, min(int(requested), int(num_videos)))

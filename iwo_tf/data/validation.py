@@ -1,0 +1,73 @@
+"""Content checks on one video before it is written; each failure names the file, the video and the problem."""
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+import numpy as np
+
+# Reasons a video can be refused or skipped; dataset.json counts skips under these names.
+WRONG_DIMENSION = "wrong_feature_dimension"
+NON_FINITE = "non_finite_features"
+NO_SNIPPETS = "zero_snippets"
+UNKNOWN_LABEL = "label_not_in_class_list"
+MISSING_FEATURES = "annotated_but_no_features"
+MISSING_ANNOTATION = "features_but_not_annotated"
+DUPLICATE_ID = "duplicate_video_id"
+BAD_ANNOTATION = "bad_annotation"
+UNREADABLE_FEATURES = "unreadable_features"
+
+
+class BadVideoError(ValueError):
+    """One video cannot be converted.
+
+    Args:
+        reason: one of the reason constants of this module (a stable key for counting skips).
+        video_id: the video.
+        path: the file the problem was found in (features or annotations).
+        problem: a sentence for a person.
+    """
+
+    def __init__(self, reason: str, video_id: str, path: Optional[str], problem: str):
+        self.reason = reason
+        self.video_id = video_id
+        self.path = path
+        self.problem = problem
+        super().__init__(f"{path or '<no file>'}: video {video_id!r}: {problem}")
+
+
+def check_features(features: np.ndarray, *, video_id: str, path: Optional[str], stream_dims: Sequence[int]) -> np.ndarray:
+    """Returns `features` as float32 `[T, D]` or raises BadVideoError.
+
+    Args:
+        features: the loaded array.
+        video_id: for the message.
+        path: the file it came from, for the message.
+        stream_dims: the expected stream widths; D must equal their sum.
+    """
+    features = np.asarray(features)
+    expected = int(sum(stream_dims))
+    if features.ndim != 2:
+        raise BadVideoError(WRONG_DIMENSION, video_id, path, f"features must be 2-D [T, D], got shape {features.shape}")
+    if features.shape[1] != expected:
+        raise BadVideoError(
+            WRONG_DIMENSION, video_id, path, f"features have D={features.shape[1]}, expected {expected} (streams {list(stream_dims)})"
+        )
+    if features.shape[0] == 0:
+        raise BadVideoError(NO_SNIPPETS, video_id, path, "the video has zero snippets")
+    features = features.astype(np.float32, copy=False)
+    finite = np.isfinite(features)
+    if not finite.all():
+        bad_rows = np.flatnonzero(~finite.all(axis=1))
+        raise BadVideoError(
+            NON_FINITE, video_id, path,
+            f"{bad_rows.size} of {features.shape[0]} snippets hold NaN or Inf (first at snippet {int(bad_rows[0])})",
+        )
+    return features
+
+
+def check_labels(label_names: Sequence[str], class_index: dict, *, video_id: str, path: Optional[str]) -> list:
+    """Maps class names to indices or raises BadVideoError naming the unknown ones."""
+    unknown = sorted({name for name in label_names if name not in class_index})
+    if unknown:
+        raise BadVideoError(UNKNOWN_LABEL, video_id, path, f"labels {unknown} are not in the class list")
+    return [class_index[name] for name in label_names]
