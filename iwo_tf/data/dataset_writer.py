@@ -149,7 +149,12 @@ class DatasetWriter:
         return list(self._skipped)
 
     def counts(self) -> dict:
+        """Subset -> videos written so far."""
         return {subset: self._written[subset] for subset in self.num_shards}
+
+    def instance_counts(self) -> dict:
+        """Subset -> ground-truth instances written so far."""
+        return {subset: self._instances[subset] for subset in self.num_shards}
 
     def _writer(self, subset: str, shard: int):
         key = (subset, shard)
