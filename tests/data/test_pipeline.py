@@ -1,0 +1,171 @@
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from iwo_tf.data.dataset_info import load_dataset_info
+from iwo_tf.data.dataset_writer import DatasetWriter
+from iwo_tf.data.masks import MaskTable
+from iwo_tf.data.pipeline import make_dataset, resample_to_segments
+from iwo_tf.data.schema import VideoRecord
+
+
+def numpy_segments(x, k):
+    """Independent reference: loop over segments, METHOD.md's definition."""
+    t = len(x)
+    rows = []
+    for i in range(k):
+        start = int(np.floor(i * t / k))
+        end = int(np.floor((i + 1) * t / k))
+        rows.append(x[start:end].mean(0) if end > start else x[start])
+    return np.stack(rows)
+
+
+@pytest.mark.parametrize("t, k", [(1, 1), (1, 7), (3, 8), (8, 8), (10, 4), (101, 10), (799, 100), (400, 7)])
+def test_test_mode_is_the_interval_mean(t, k):
+    x = np.random.default_rng(t * 1000 + k).normal(size=(t, 5)).astype(np.float32)
+    np.testing.assert_allclose(resample_to_segments(x, k, training=False).numpy(), numpy_segments(x, k), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("t, k", [(1, 4), (5, 9), (37, 10)])
+def test_training_draws_stay_inside_each_segment(t, k):
+    # Row i of x is the constant i, so a segment's value is the mean of the drawn snippet indices.
+    x = np.repeat(np.arange(t, dtype=np.float32)[:, None], 2, axis=1)
+    single = resample_to_segments(x, k, training=True, snippets_per_segment=1, seed=[3, 4]).numpy()[:, 0]
+    for i, drawn in enumerate(single):
+        start = i * t // k
+        end = max((i + 1) * t // k, start + 1)
+        assert drawn == int(drawn) and start <= drawn < end, (i, drawn, start, end)
+    draws = np.stack([resample_to_segments(x, k, training=True, seed=[s, 0]).numpy() for s in range(200)])
+    np.testing.assert_allclose(draws.mean(0), numpy_segments(x, k), atol=0.35)  # unbiased on average
+
+
+def test_training_draws_are_reproducible_with_a_seed():
+    x = np.random.default_rng(0).normal(size=(50, 3)).astype(np.float32)
+    a = resample_to_segments(x, 10, training=True, seed=[1, 2]).numpy()
+    np.testing.assert_array_equal(a, resample_to_segments(x, 10, training=True, seed=[1, 2]).numpy())
+    assert not np.array_equal(a, resample_to_segments(x, 10, training=True, seed=[1, 3]).numpy())
+
+
+def test_zero_snippets_is_an_invalid_argument():
+    with pytest.raises(tf.errors.InvalidArgumentError, match="zero snippets"):
+        resample_to_segments(np.zeros((0, 4), np.float32), 5, training=False)
+
+    @tf.function(input_signature=[tf.TensorSpec([None, 4], tf.float32)])
+    def in_graph(features):
+        return resample_to_segments(features, 5, training=False)
+
+    with pytest.raises(tf.errors.InvalidArgumentError, match="zero snippets"):
+        in_graph(tf.zeros([0, 4]))
+
+
+def test_a_very_long_video_is_exact_and_static_in_k():
+    x = np.tile(np.arange(100_000, dtype=np.float32)[:, None], (1, 3))
+    y = resample_to_segments(x, 400, training=False).numpy()
+    assert y.shape == (400, 3)
+    np.testing.assert_allclose(y[:, 0], np.arange(400) * 250 + 124.5, rtol=1e-5)  # differencing float32 cumsums would be off by ~100s
+
+
+# --- make_dataset ---------------------------------------------------------------------------------
+NUM_CLASSES, K = 4, 6
+
+
+@pytest.fixture(scope="module")
+def small_dataset(tmp_path_factory):
+    rng = np.random.default_rng(7)
+    path = str(tmp_path_factory.mktemp("pipeline") / "dataset")
+    with DatasetWriter(path, [f"c{i}" for i in range(NUM_CLASSES)], [2, 2], {"train": 3, "test": 1}) as writer:
+        for i in range(10):
+            subset = "train" if i < 8 else "test"
+            labels = [i % NUM_CLASSES] + ([3] if i == 2 else [])
+            writer.add(VideoRecord(f"v{i}", subset, labels, 10.0, 0.5, rng.normal(size=(3 + 2 * i, 4)), gt_segments=[[1, 2]] * len(labels), gt_labels=labels))
+    return load_dataset_info(path)
+
+
+def _all(dataset):
+    batches = list(dataset.as_numpy_iterator())
+    return {key: np.concatenate([b[key] for b in batches]) for key in batches[0]}
+
+
+def test_batches_have_the_contract_shapes_and_labels(small_dataset):
+    dataset = make_dataset(small_dataset.files("train"), num_segments=K, num_classes=NUM_CLASSES, training=False, batch_size=3)
+    spec = dataset.element_spec
+    assert spec["features"].shape.as_list() == [None, K, 4]  # D from dataset.json
+    assert spec["mask"].shape.as_list() == [None, K] and spec["labels"].shape.as_list() == [None, NUM_CLASSES]
+    rows = _all(dataset)
+    assert sorted(rows["video_id"].tolist()) == [f"v{i}".encode() for i in range(8)]
+    for video, labels, mask, snippets in zip(rows["video_id"], rows["labels"], rows["mask"], rows["num_snippets"]):
+        i = int(video[1:])
+        expected = np.zeros(NUM_CLASSES)
+        expected[[i % NUM_CLASSES] + ([3] if i == 2 else [])] = 1
+        np.testing.assert_array_equal(labels, expected)
+        assert snippets == 3 + 2 * i and mask.tolist() == [1.0] * K
+    assert rows["features"].dtype == np.float32 and rows["duration"].tolist() == [10.0] * 8
+    np.testing.assert_allclose(rows["snippet_stride_sec"], 0.5)
+
+
+def test_masks_from_the_table_are_applied_and_follow_updates(small_dataset):
+    table = MaskTable([f"v{i}" for i in range(8)], K)
+    dataset = make_dataset(small_dataset.files("train"), num_segments=K, num_classes=NUM_CLASSES, training=True, batch_size=4, mask_table=table, seed=1)
+    assert _all(dataset)["mask"].min() == 1.0
+    removed = {"v3": np.array([1, 0, 1, 1, 0, 1], bool), "v5": np.array([0, 1, 1, 1, 1, 1], bool)}
+    table.assign(removed)
+    rows = _all(dataset)  # the same dataset object: the table is read at iteration time
+    for video, mask in zip(rows["video_id"], rows["mask"]):
+        expected = removed.get(video.decode(), np.ones(K, bool))
+        np.testing.assert_array_equal(mask, expected.astype(np.float32))
+
+
+def test_training_order_and_draws_are_deterministic_for_a_seed(small_dataset):
+    def run(seed):
+        return _all(make_dataset(small_dataset.files("train"), num_segments=K, num_classes=NUM_CLASSES, training=True, batch_size=3, seed=seed))
+
+    a, b, c = run(5), run(5), run(6)
+    np.testing.assert_array_equal(a["video_id"], b["video_id"])
+    np.testing.assert_array_equal(a["features"], b["features"])
+    assert not (np.array_equal(a["video_id"], c["video_id"]) and np.array_equal(a["features"], c["features"]))
+
+
+def test_repeat_with_drop_remainder_gives_full_batches(small_dataset):
+    dataset = make_dataset(
+        small_dataset.files("train"), num_segments=K, num_classes=NUM_CLASSES, training=True, batch_size=3, seed=0, repeat=True, drop_remainder=True
+    )
+    batches = list(dataset.take(6).as_numpy_iterator())
+    assert [len(b["video_id"]) for b in batches] == [3] * 6
+    ids = np.concatenate([b["video_id"] for b in batches])
+    assert set(ids) == {f"v{i}".encode() for i in range(8)}
+
+
+@pytest.mark.parametrize("num_pipelines", [2, 5])  # 3 files: by file with 2 pipelines, by record with 5
+def test_input_pipelines_split_the_videos_without_overlap(small_dataset, num_pipelines):
+    seen = []
+    for index in range(num_pipelines):
+        context = tf.distribute.InputContext(num_input_pipelines=num_pipelines, input_pipeline_id=index, num_replicas_in_sync=num_pipelines)
+        dataset = make_dataset(small_dataset.files("train"), num_segments=K, num_classes=NUM_CLASSES, training=False, batch_size=2, input_context=context)
+        ids = [v for b in dataset.as_numpy_iterator() for v in b["video_id"]]
+        assert ids, f"pipeline {index} of {num_pipelines} got no data"
+        seen.extend(ids)
+    assert sorted(seen) == sorted(f"v{i}".encode() for i in range(8))
+
+
+def test_a_label_beyond_num_classes_fails(small_dataset):
+    dataset = make_dataset(small_dataset.files("train"), num_segments=K, num_classes=2, training=False, batch_size=8)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="num_classes=2"):
+        _all(dataset)
+
+
+def test_works_under_a_mirrored_strategy(small_dataset):
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0"])
+    table = MaskTable([f"v{i}" for i in range(8)], K)
+    table.assign({"v0": np.array([0, 0, 1, 1, 1, 1], bool)})
+
+    def dataset_fn(context):
+        return make_dataset(
+            small_dataset.files("train"), num_segments=K, num_classes=NUM_CLASSES, training=True,
+            batch_size=context.get_per_replica_batch_size(8), mask_table=table, seed=0, input_context=context,
+        )
+
+    batch = next(iter(strategy.distribute_datasets_from_function(dataset_fn)))
+    local = strategy.experimental_local_results(batch)[0]
+    assert local["features"].shape == (8, K, 4)
+    row = list(local["video_id"].numpy()).index(b"v0")
+    assert local["mask"].numpy()[row].tolist() == [0, 0, 1, 1, 1, 1]
