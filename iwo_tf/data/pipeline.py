@@ -68,7 +68,9 @@ def resample_to_segments(
         offsets = tf.cast(tf.floor(uniform * lengths[:, None]), tf.int64)
         # Float rounding can land exactly on the interval's length; keep the draw inside it.
         indices = starts[:, None] + tf.minimum(offsets, (ends - starts - 1)[:, None])
-        return tf.reduce_mean(tf.gather(features, indices), axis=1)
+        # A sum of L [K, D] gathers: no [K, L, D] intermediate to allocate and reduce.
+        total = tf.add_n([tf.gather(features, indices[:, draw]) for draw in range(snippets_per_segment)])
+        return tf.ensure_shape(total / float(snippets_per_segment), [num_segments, features.shape[1]])
 
     def mean_over_intervals():
         # T >= K: the intervals partition [0, T) and none is empty, so one pass of segment_mean does
@@ -95,6 +97,24 @@ def _feature_dim_of(files: Sequence[str]) -> Optional[int]:
     return None
 
 
+def _record_count(files: Sequence[str]) -> Optional[int]:
+    """Records in `files` according to dataset.json, or None when that is unknown."""
+    wanted = {os.path.abspath(f) for f in files}
+    total, found = 0, set()
+    for directory in {os.path.dirname(f) for f in wanted}:
+        path = os.path.join(directory, "dataset.json")
+        if not os.path.isfile(path):
+            return None
+        with open(path) as f:
+            subsets = json.load(f)["subsets"]
+        for block in subsets.values():
+            for name, count in zip(block["files"], block["records_per_file"]):
+                if os.path.join(directory, name) in wanted:
+                    total += int(count)
+                    found.add(os.path.join(directory, name))
+    return total if found == wanted else None
+
+
 def make_dataset(
     files: Sequence[str],
     *,
@@ -113,8 +133,9 @@ def make_dataset(
 ) -> tf.data.Dataset:
     """Batches of segment features, winners-out keep-masks and multi-hot labels.
 
-    Shuffling (training only) happens on the serialized records, before parsing: the buffer holds
-    raw records, so its memory is about `shuffle_buffer` times a video's feature size.
+    Shuffling (training only): the file order, then the resampled `[K, D]` elements; the buffer is
+    capped at the number of records in `files` (from dataset.json), so its memory is at most
+    `min(shuffle_buffer, videos) * K * D * 4` bytes.
 
     Determinism: with a fixed `seed` the order and the random snippet draws are the same on every
     run (reads, parsing and shuffling are deterministic; each element's draw uses a stateless seed
@@ -168,8 +189,6 @@ def make_dataset(
     )
     if shard_records is not None:
         records = records.shard(*shard_records)
-    if training:
-        records = records.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
     if repeat:
         records = records.repeat()
 
@@ -203,6 +222,12 @@ def make_dataset(
         }
 
     dataset = records.enumerate().map(to_example, num_parallel_calls=autotune, deterministic=True)
+    if training:
+        # Shuffled after resampling: the buffer then holds [K, D] segments rather than whole raw
+        # videos, and parsing is never stalled behind a buffer fill (measured faster here).
+        total = _record_count(files)
+        buffer = max(1, min(shuffle_buffer, total)) if total else shuffle_buffer
+        dataset = dataset.shuffle(buffer, seed=seed, reshuffle_each_iteration=True)
     dataset = dataset.batch(batch_size, drop_remainder=drop_remainder).prefetch(autotune)
     options = tf.data.Options()
     # Sharding is done above, explicitly; auto-sharding on top would shard twice.
