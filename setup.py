@@ -12,6 +12,7 @@ setup(
     python_requires=">=3.10",
     install_requires=[
         "tensorflow==2.21.*",
+        "tensorboard==2.21.*",  # tf.summary needs it; TF 2.21 no longer pulls it in
         "keras>=3.12,<4",
         "absl-py>=2.1",
         "numpy>=1.26",

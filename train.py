@@ -11,7 +11,10 @@
 import os
 import sys
 
-from absl import app, flags
+# TensorFlow's C++ start-up chatter (CUDA probing, oneDNN notes) hides the progress bars.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from absl import app, flags, logging
 from ml_collections import config_flags
 
 DATASETS = ("synthetic", "thumos14", "activitynet13")
@@ -78,6 +81,8 @@ def _resolve_data(config, data_dir: str) -> None:
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    if not flags.FLAGS["verbosity"].present:
+        logging.set_verbosity(logging.WARNING)  # absl's INFO default floods the progress bars
     config = _CONFIG.value
     if _DATASET.value != config.dataset and config.dataset in DATASETS and _CONFIG.present is False:
         raise app.UsageError(f"--dataset={_DATASET.value} but the config is for {config.dataset}")
@@ -99,16 +104,12 @@ def main(argv):
         _resolve_data(config, config.data_dir)
     summary = WinnersOutTrainer(config, workdir, strategy).run()
     if config.export.enabled and is_chief(strategy):
-        from iwo_tf.serving import export_saved_model  # noqa: WPS433 (import only when exporting)
+        from iwo_tf.serving.training_run_export import export_run
 
-        version_dir = export_saved_model(
-            model=None if False else __import__("keras").models.load_model(os.path.join(workdir, "model.keras")),
-            class_names=summary["class_names"] if "class_names" in summary else None,
-            export_base=_EXPORT_BASE.value or os.path.join(workdir, "export"),
-            model_name=config.export.model_name,
+        version_dir = export_run(
+            workdir, _EXPORT_BASE.value or os.path.join(workdir, "export"), config.export.model_name
         )
-        print(f"Exported the SavedModel to {version_dir}")
-
+        print(f"Exported the SavedModel for TF Serving to {version_dir} (see export/README.md)")
 
 if __name__ == "__main__":
     app.run(main)

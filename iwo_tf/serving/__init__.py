@@ -14,4 +14,5 @@ from iwo_tf.serving.saved_model_export import (
 )
 from iwo_tf.serving.saved_model_localizer import SavedModelLocalizer
 from iwo_tf.serving.serving_config import DEFAULT_SNIPPET_STRIDE_SEC, ServingConfig
+from iwo_tf.serving.training_run_export import export_run
 from iwo_tf.serving.warmup_requests import build_warmup_requests, read_warmup_file, write_warmup_file

@@ -159,9 +159,15 @@ class WinnersOutTrainer:
                 "stream_weights": list(self.config.winners_out.stream_weights),
                 "score_method": self.config.winners_out.score_method,
                 "snippets_per_segment": self.config.data.snippets_per_segment,
+                # The `localize` signature's default for raw features (each record carries its own).
+                "snippet_stride_sec": self._typical_snippet_stride(),
             },
             "model_selection": "last winners-out step (no selection on test data)",
         }
+
+    def _typical_snippet_stride(self) -> float:
+        batch = next(iter(self._eval_dataset("train")))
+        return float(np.median(batch["snippet_stride_sec"].numpy()))
 
     def _check_or_write_run_config(self) -> None:
         path = os.path.join(self.workdir, "run_config.json")
