@@ -120,8 +120,13 @@ class WinnersOutTrainer:
         self.initial_weights = [v.numpy() for v in self.model.weights]
         self.wo_step = tf.Variable(0, dtype=tf.int64, trainable=False, name="wo_step")
         self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch_in_step")
+        weights = {id(v) for v in self.model.weights}
+        # Dropout's seed-generator state is not a weight; without it a resumed run draws other
+        # dropout masks than the uninterrupted one and "same seed, same numbers" breaks.
+        self.rng_states = [v for v in self.model.variables if id(v) not in weights]
         self.checkpoint = tf.train.Checkpoint(
-            model=self.model, optimizer=self.optimizer, wo_step=self.wo_step, epoch=self.epoch
+            model=self.model, optimizer=self.optimizer, wo_step=self.wo_step, epoch=self.epoch,
+            rng_states=self.rng_states,
         )
         self.checkpoints = tf.train.CheckpointManager(
             self.checkpoint, os.path.join(self.workdir, "checkpoints"), max_to_keep=2
@@ -329,6 +334,15 @@ class WinnersOutTrainer:
         self._write_csc_figures(wo_step)
         return metrics
 
+    def _load_metrics(self, wo_step: int) -> dict:
+        metrics = {}
+        for name in ("wo_testing", "single_step_testing"):
+            path = os.path.join(self.workdir, "metrics", f"step{wo_step}_{name}.json")
+            if os.path.exists(path):
+                with open(path) as f:
+                    metrics[name] = json.load(f)
+        return metrics
+
     def _write_csc_figures(self, wo_step: int) -> None:
         count = int(self.config.summaries.num_curve_videos)
         if count <= 0:
@@ -438,6 +452,10 @@ class WinnersOutTrainer:
         final_step = int(config.winners_out.train_steps)
         if final_step not in per_step_metrics:  # resumed after training had finished
             per_step_metrics[final_step] = self._evaluate(final_step)
+        for step in range(1, final_step):  # evaluated before an interruption: read back from disk
+            if step not in per_step_metrics:
+                per_step_metrics[step] = self._load_metrics(step)
+        per_step_metrics = {step: m for step, m in per_step_metrics.items() if m}
         self.model.save(os.path.join(self.workdir, "model.keras"))
         rows = {}
         for step, metrics in sorted(per_step_metrics.items()):
