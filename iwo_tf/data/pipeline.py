@@ -151,7 +151,8 @@ def make_dataset(
         snippets_per_segment: L.
         shuffle_buffer: records in the shuffle buffer (training only).
         seed: shuffling and sampling seed.
-        repeat: repeat forever (training with a fixed number of steps per epoch).
+        repeat: repeat forever (training with a fixed number of steps per epoch); each pass is a
+            fresh permutation, and within one dataset a video gets the same snippet draw each pass.
         drop_remainder: drop the last, smaller batch.
         input_context: from `strategy.distribute_datasets_from_function`: this input pipeline reads
             every n-th file when there are at least as many files as pipelines, else every n-th
@@ -189,8 +190,6 @@ def make_dataset(
     )
     if shard_records is not None:
         records = records.shard(*shard_records)
-    if repeat:
-        records = records.repeat()
 
     base_seed = tf.constant(0 if seed is None else int(seed), tf.int64)
 
@@ -228,6 +227,11 @@ def make_dataset(
         total = _record_count(files)
         buffer = max(1, min(shuffle_buffer, total)) if total else shuffle_buffer
         dataset = dataset.shuffle(buffer, seed=seed, reshuffle_each_iteration=True)
+    if repeat:
+        # After the shuffle: each pass is a permutation of this pipeline's videos, so the first
+        # `records // batch` batches hold every video at most once (repeating before the shuffle
+        # let the buffer mix passes: some videos twice, others not at all, within one epoch).
+        dataset = dataset.repeat()
     dataset = dataset.batch(batch_size, drop_remainder=drop_remainder).prefetch(autotune)
     options = tf.data.Options()
     # Sharding is done above, explicitly; auto-sharding on top would shard twice.
