@@ -87,7 +87,7 @@ def main(argv):
     if _DATASET.value != config.dataset and config.dataset in DATASETS and _CONFIG.present is False:
         raise app.UsageError(f"--dataset={_DATASET.value} but the config is for {config.dataset}")
     # The strategy comes first: MultiWorkerMirroredStrategy must exist before any other TF op.
-    from iwo_tf.training.strategy import is_chief, make_strategy
+    from iwo_tf.training.strategy import CLUSTER_ERRORS, cluster_failure_message, is_chief, make_strategy, num_workers, sync_workers
 
     strategy = make_strategy(_STRATEGY.value or config.strategy)
     import tensorflow as tf
@@ -100,9 +100,19 @@ def main(argv):
     if config.deterministic:
         tf.config.experimental.enable_op_determinism()
     workdir = _WORKDIR.value or os.path.join("runs", config.dataset)
-    if is_chief(strategy):
-        _resolve_data(config, config.data_dir)
-    summary = WinnersOutTrainer(config, workdir, strategy).run()
+    try:
+        if is_chief(strategy):
+            _resolve_data(config, config.data_dir)
+        if num_workers(strategy) > 1:
+            sync_workers(strategy)  # the other workers wait for the chief's synthetic data (shared disk)
+            if not is_chief(strategy):
+                _resolve_data(config, config.data_dir)  # separate disks: the same data, generated locally
+        summary = WinnersOutTrainer(config, workdir, strategy).run()
+    except CLUSTER_ERRORS as error:
+        if num_workers(strategy) <= 1:
+            raise
+        # A peer died or hung: collectives were aborted (coordination-service heartbeats, ~10 s).
+        raise SystemExit("error: " + cluster_failure_message(strategy, error, workdir)) from None
     if config.export.enabled and is_chief(strategy):
         from iwo_tf.serving.training_run_export import export_run
 
@@ -110,6 +120,13 @@ def main(argv):
             workdir, _EXPORT_BASE.value or os.path.join(workdir, "export"), config.export.model_name
         )
         print(f"Exported the SavedModel for TF Serving to {version_dir} (see export/README.md)")
+    if num_workers(strategy) > 1:
+        # The other workers wait here for the chief's final evaluation and export, so that every
+        # worker's exit status says whether the job finished.
+        try:
+            sync_workers(strategy)
+        except CLUSTER_ERRORS as error:
+            raise SystemExit("error: " + cluster_failure_message(strategy, error, workdir)) from None
 
 if __name__ == "__main__":
     app.run(main)

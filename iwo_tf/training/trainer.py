@@ -19,11 +19,13 @@ import os
 import shutil
 import tempfile
 import time
+import weakref
 from typing import Any
 
 import keras
 import numpy as np
 import tensorflow as tf
+from absl import logging
 
 from iwo_tf.data.dataset_info import load_dataset_info
 from iwo_tf.data.masks import MaskStore, MaskTable
@@ -39,7 +41,7 @@ from iwo_tf.training.evaluation_runs import (
     results_document,
 )
 from iwo_tf.training.schedule import step_decay_learning_rate
-from iwo_tf.training.strategy import is_chief, task_description
+from iwo_tf.training.strategy import broadcast_from_chief, is_chief, num_workers, task_description
 from iwo_tf.winners_out import remove_winners, segment_boundaries_sec, winners_out_select
 
 # Config sections that must not change when a run resumes (they define what the checkpoint means).
@@ -80,6 +82,27 @@ def build_model(config, num_classes: int, stream_dims) -> IWOClassifier:
 class WinnersOutTrainer:
     """Trains, tests and evaluates one run; resumable from its workdir at any point.
 
+    Distribution (`default`, `mirrored`, `multi_worker`; see `iwo_tf.training.strategy`):
+
+    - Batch size: `config.data.batch_size` is the GLOBAL batch, split evenly over all replicas of all
+      workers (it must be divisible by `strategy.num_replicas_in_sync`). The loss is the mean over the
+      global batch (`tf.nn.compute_average_loss`), so one step is the same SGD step whatever the number
+      of replicas, and the learning rate and its schedule are unchanged: do not rescale them when
+      adding workers. Steps per epoch = training videos // global batch, on every worker.
+    - Input: each worker's pipeline reads every n-th training shard (`make_dataset` with the
+      `input_context`), so with balanced shards, a multiple of the number of workers, every video is
+      read by exactly one worker per epoch; evaluation datasets are not sharded.
+    - Winners-out masks: after each step every worker runs the removal pass over ALL training videos
+      (deterministic ops, same weights, same records), then the chief's masks are broadcast
+      (`broadcast_from_chief`), so all workers train on identical masks by construction, even on
+      heterogeneous hardware or with `config.deterministic=False`; a worker whose own result differs
+      logs a warning. The chief alone persists them.
+    - Resume: the chief restores the last checkpoint and masks from the workdir and broadcasts the
+      model, optimizer, winners-out step, epoch and masks, so non-chief workers need no access to
+      the chief's workdir (they write checkpoints, collectively, to a scratch directory).
+    - Chief-only work (evaluation, figures, summaries, results, model.keras) uses no collectives; the
+      other workers wait for it in the next collective (the removal broadcast) without a timeout.
+
     Args:
         config: the experiment `ConfigDict` (see `configs/base.py`).
         workdir: where the run writes everything (the chief's); other workers use scratch space.
@@ -92,8 +115,11 @@ class WinnersOutTrainer:
         self.strategy = strategy
         self.chief = is_chief(strategy)
         self.verbose = verbose and self.chief
-        # Non-chief workers must still write checkpoints (a collective operation) but to scratch space.
+        # Non-chief workers must still write checkpoints (a collective operation) but to scratch space,
+        # removed when run() returns, and on any error at interpreter exit (or when the trainer is freed).
         self.workdir = workdir if self.chief else tempfile.mkdtemp(prefix=f"iwo-{task_description(strategy).replace(':', '-')}-")
+        if not self.chief:
+            weakref.finalize(self, shutil.rmtree, self.workdir, ignore_errors=True)
         self.info = load_dataset_info(config.data_dir)
         self.class_names = list(self.info.class_names)
         with open(self.info.ground_truth_path) as f:
@@ -192,6 +218,25 @@ class WinnersOutTrainer:
             atomic_write_json(path, document)
 
     def _restore(self) -> bool:
+        """Restores the last checkpoint and masks (chief), then gives every worker the chief's state."""
+        restored = self._restore_local()
+        if num_workers(self.strategy) > 1:
+            state = broadcast_from_chief(self.strategy, {
+                "weights": [v.value for v in self.model.weights],
+                "optimizer": [v.value for v in self.optimizer.variables],
+                "counters": tf.stack([self.wo_step, self.epoch]),
+                "masks": self.mask_table.masks.read_value(),
+            })
+            for variable, value in zip(self.model.weights, state["weights"]):
+                variable.assign(value)
+            for variable, value in zip(self.optimizer.variables, state["optimizer"]):
+                variable.assign(value)
+            self.wo_step.assign(state["counters"][0])
+            self.epoch.assign(state["counters"][1])
+            self.mask_table.masks.assign(state["masks"])
+        return restored
+
+    def _restore_local(self) -> bool:
         latest = self.checkpoints.latest_checkpoint
         if latest is None:
             return False
@@ -307,6 +352,17 @@ class WinnersOutTrainer:
         missing = set(self.train_ids) - set(masks)
         if missing:
             raise RuntimeError(f"winners-out removal saw no features for {len(missing)} training videos, e.g. {sorted(missing)[:3]}")
+        if num_workers(self.strategy) > 1:
+            # Every worker computed the masks; the chief's are the ones everybody uses (a collective).
+            local = np.stack([masks[v] for v in self.train_ids]).astype(np.float32)
+            chief = broadcast_from_chief(self.strategy, local).numpy()
+            differing = int(np.sum(np.any(chief != local, axis=1)))
+            if differing:
+                logging.warning(
+                    "%s: winners-out masks of %d/%d training videos differ from the chief's (non-deterministic "
+                    "ops or different hardware); using the chief's", task_description(self.strategy), differing, len(local),
+                )
+            masks = {v: row > 0 for v, row in zip(self.train_ids, chief)}
         return masks
 
     # --- testing and evaluation ------------------------------------------------------------------
