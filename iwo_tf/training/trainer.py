@@ -224,12 +224,15 @@ class WinnersOutTrainer:
             state = broadcast_from_chief(self.strategy, {
                 "weights": [v.value for v in self.model.weights],
                 "optimizer": [v.value for v in self.optimizer.variables],
+                "rng_states": [v.value for v in self.rng_states],
                 "counters": tf.stack([self.wo_step, self.epoch]),
                 "masks": self.mask_table.masks.read_value(),
             })
             for variable, value in zip(self.model.weights, state["weights"]):
                 variable.assign(value)
             for variable, value in zip(self.optimizer.variables, state["optimizer"]):
+                variable.assign(value)
+            for variable, value in zip(self.rng_states, state["rng_states"]):
                 variable.assign(value)
             self.wo_step.assign(state["counters"][0])
             self.epoch.assign(state["counters"][1])
