@@ -128,5 +128,6 @@ def main(argv):
         except CLUSTER_ERRORS as error:
             raise SystemExit("error: " + cluster_failure_message(strategy, error, workdir)) from None
 
+
 if __name__ == "__main__":
     app.run(main)

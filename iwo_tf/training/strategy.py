@@ -27,7 +27,7 @@ def make_strategy(name: str) -> tf.distribute.Strategy:
         if not os.environ.get("TF_CONFIG"):
             raise ValueError(
                 "--strategy=multi_worker needs the TF_CONFIG environment variable describing the "
-                "cluster and this worker's task (see README, 'Training on several machines')"
+                "cluster and this worker's task (see README, 'Training on several devices or machines')"
             )
         return tf.distribute.MultiWorkerMirroredStrategy()
     raise ValueError(f"unknown strategy {name!r}; choose one of {', '.join(STRATEGIES)}")
