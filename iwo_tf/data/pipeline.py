@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Optional, Sequence
+from typing import List, Optional, Sequence
 
 import tensorflow as tf
 
@@ -68,9 +68,14 @@ def resample_to_segments(
         offsets = tf.cast(tf.floor(uniform * lengths[:, None]), tf.int64)
         # Float rounding can land exactly on the interval's length; keep the draw inside it.
         indices = starts[:, None] + tf.minimum(offsets, (ends - starts - 1)[:, None])
-        # A sum of L [K, D] gathers: no [K, L, D] intermediate to allocate and reduce.
-        total = tf.add_n([tf.gather(features, indices[:, draw]) for draw in range(snippets_per_segment)])
-        return tf.ensure_shape(total / float(snippets_per_segment), [num_segments, features.shape[1]])
+        # One SparseSegmentMean kernel gathers the K*L drawn rows and averages each segment's L of
+        # them straight into the [K, D] output: no [K, L, D] intermediate and no L separate [K, D]
+        # gathers, sum and division. It sums in draw order and scales by 1/L, so it equals
+        # `add_n([gather(features, indices[:, l]) for l in range(L)]) * (1/L)` exactly (and the
+        # same divided by L to within 1 ulp).
+        segment_ids = tf.repeat(tf.range(num_segments, dtype=tf.int64), snippets_per_segment)
+        segments = tf.sparse.segment_mean(features, tf.reshape(indices, [-1]), segment_ids)
+        return tf.ensure_shape(segments, [num_segments, features.shape[1]])
 
     def mean_over_intervals():
         # T >= K: the intervals partition [0, T) and none is empty, so one pass of segment_mean does
@@ -97,10 +102,10 @@ def _feature_dim_of(files: Sequence[str]) -> Optional[int]:
     return None
 
 
-def _record_count(files: Sequence[str]) -> Optional[int]:
-    """Records in `files` according to dataset.json, or None when that is unknown."""
-    wanted = {os.path.abspath(f) for f in files}
-    total, found = 0, set()
+def _records_per_file(files: Sequence[str]) -> Optional[List[int]]:
+    """Records in each of `files` according to the dataset.json beside them, or None when unknown."""
+    wanted = [os.path.abspath(f) for f in files]
+    counts = {}
     for directory in {os.path.dirname(f) for f in wanted}:
         path = os.path.join(directory, "dataset.json")
         if not os.path.isfile(path):
@@ -109,10 +114,18 @@ def _record_count(files: Sequence[str]) -> Optional[int]:
             subsets = json.load(f)["subsets"]
         for block in subsets.values():
             for name, count in zip(block["files"], block["records_per_file"]):
-                if os.path.join(directory, name) in wanted:
-                    total += int(count)
-                    found.add(os.path.join(directory, name))
-    return total if found == wanted else None
+                counts[os.path.join(directory, name)] = int(count)
+    if not all(f in counts for f in wanted):
+        return None
+    return [counts[f] for f in wanted]
+
+
+def _read_record(path, index):
+    """Record `index` (0-based) of the TFRecord file `path`, a scalar string; CRC-checked like a
+    sequential read. Unbuffered: the record headers before it are read and their payloads seeked
+    over (a 256 KiB read buffer would read that much of every skipped payload), and the record
+    itself is read straight into its string. A missing record fails with InvalidArgumentError."""
+    return tf.data.TFRecordDataset(path, buffer_size=0).skip(index).take(1).get_single_element()
 
 
 def make_dataset(
@@ -133,9 +146,15 @@ def make_dataset(
 ) -> tf.data.Dataset:
     """Batches of segment features, winners-out keep-masks and multi-hot labels.
 
-    Shuffling (training only): the file order, then the resampled `[K, D]` elements; the buffer is
-    capped at the number of records in `files` (from dataset.json), so its memory is at most
-    `min(shuffle_buffer, videos) * K * D * 4` bytes.
+    Shuffling (training only): the file order, then the records. When dataset.json gives the
+    record count of every file (always, for a `DatasetInfo`'s files), what is shuffled is the
+    (file, record number) index of each record, each epoch anew, with a buffer of
+    `min(shuffle_buffer, videos)` indices; each record is then read by its index. Nothing is
+    read, parsed or resampled ahead of the shuffle, so no work is spent on elements a short-lived
+    iterator (one epoch, as the trainer makes them) never returns, and the buffer holds integers,
+    not features. Epochs do not mix: with `repeat`, every video comes once per epoch. Otherwise
+    (record counts unknown) the resampled `[K, D]` elements are shuffled, with a buffer of
+    `shuffle_buffer` elements.
 
     Determinism: with a fixed `seed` the order and the random snippet draws are the same on every
     run (reads, parsing and shuffling are deterministic; each element's draw uses a stateless seed
@@ -178,18 +197,44 @@ def make_dataset(
             shard_records = (count, index)
 
     autotune = tf.data.AUTOTUNE
-    file_dataset = tf.data.Dataset.from_tensor_slices(files)
-    if training and len(files) > 1:
-        file_dataset = file_dataset.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
-    records = file_dataset.interleave(
-        tf.data.TFRecordDataset,
-        cycle_length=min(len(files), 4),
-        block_length=1,
-        num_parallel_calls=autotune,
-        deterministic=True,
-    )
-    if shard_records is not None:
-        records = records.shard(*shard_records)
+    counts = _records_per_file(files) if training else None
+    if counts is not None:
+        # Shuffle record indices, not records: see the docstring. The indices come in the order a
+        # sequential interleaved read would give the records (files shuffled, then round-robin).
+        file_paths = tf.constant(files)
+        file_counts = tf.constant(counts, tf.int64)
+        file_ids = tf.data.Dataset.range(len(files))
+        if len(files) > 1:
+            file_ids = file_ids.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
+        index = file_ids.interleave(
+            lambda file_id: tf.data.Dataset.range(file_counts[file_id]).map(lambda record: (file_id, record)),
+            cycle_length=min(len(files), 4),
+            block_length=1,
+        )
+        if shard_records is not None:
+            index = index.shard(*shard_records)
+        buffer = max(1, min(shuffle_buffer, sum(counts)))
+        index = index.shuffle(buffer, seed=seed, reshuffle_each_iteration=True)
+        if repeat:
+            index = index.repeat()
+        records = index.map(
+            lambda file_id, record: _read_record(file_paths[file_id], record), num_parallel_calls=autotune, deterministic=True
+        )
+    else:
+        file_dataset = tf.data.Dataset.from_tensor_slices(files)
+        if training and len(files) > 1:
+            file_dataset = file_dataset.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
+        records = file_dataset.interleave(
+            tf.data.TFRecordDataset,
+            cycle_length=min(len(files), 4),
+            block_length=1,
+            num_parallel_calls=autotune,
+            deterministic=True,
+        )
+        if shard_records is not None:
+            records = records.shard(*shard_records)
+        if repeat:
+            records = records.repeat()
 
     base_seed = tf.constant(0 if seed is None else int(seed), tf.int64)
 
@@ -221,12 +266,9 @@ def make_dataset(
         }
 
     dataset = records.enumerate().map(to_example, num_parallel_calls=autotune, deterministic=True)
-    if training:
-        # Shuffled after resampling: the buffer then holds [K, D] segments rather than whole raw
-        # videos, and parsing is never stalled behind a buffer fill (measured faster here).
-        total = _record_count(files)
-        buffer = max(1, min(shuffle_buffer, total)) if total else shuffle_buffer
-        dataset = dataset.shuffle(buffer, seed=seed, reshuffle_each_iteration=True)
+    if training and counts is None:
+        # Record counts unknown: shuffle the resampled [K, D] elements (smaller than raw videos).
+        dataset = dataset.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
     if repeat:
         # After the shuffle: each pass is a permutation of this pipeline's videos, so the first
         # `records // batch` batches hold every video at most once (repeating before the shuffle

@@ -1,3 +1,5 @@
+import os
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -169,3 +171,59 @@ def test_works_under_a_mirrored_strategy(small_dataset):
     assert local["features"].shape == (8, K, 4)
     row = list(local["video_id"].numpy()).index(b"v0")
     assert local["mask"].numpy()[row].tolist() == [0, 0, 1, 1, 1, 1]
+
+
+# --- training reads: record-index shuffle, identical draws -----------------------------------------
+def test_training_resample_matches_separate_gathers_with_the_same_draws():
+    # The single SparseSegmentMean kernel against the plain formulation with the same draws: the
+    # sum of the L gathered rows in draw order, times 1/L (exactly), or divided by L (1 ulp).
+    x = np.random.default_rng(3).normal(size=(777, 16)).astype(np.float32)
+    for t, k, l in [(777, 400, 3), (50, 400, 3), (777, 10, 5), (1, 4, 2)]:
+        features = tf.constant(x[:t])
+        got = resample_to_segments(features, k, training=True, snippets_per_segment=l, seed=[7, t]).numpy()
+        starts = (np.arange(k) * t) // k
+        ends = np.maximum(((np.arange(k) + 1) * t) // k, starts + 1)
+        uniform = tf.random.stateless_uniform([k, l], seed=tf.constant([7, t], tf.int64), dtype=tf.float32)
+        offsets = tf.cast(tf.floor(uniform * tf.constant((ends - starts).astype(np.float32))[:, None]), tf.int64)
+        indices = starts[:, None] + tf.minimum(offsets, (ends - starts - 1)[:, None])
+        total = tf.add_n([tf.gather(features, indices[:, draw]) for draw in range(l)])
+        np.testing.assert_array_equal(got, (total * (1.0 / l)).numpy())
+        np.testing.assert_array_max_ulp(got, (total / float(l)).numpy(), maxulp=1)
+
+
+def test_each_training_epoch_has_every_video_once(small_dataset):
+    dataset = make_dataset(
+        small_dataset.files("train"), num_segments=K, num_classes=NUM_CLASSES, training=True, batch_size=2, seed=3, repeat=True, drop_remainder=True
+    )
+    ids = [v for b in dataset.take(12).as_numpy_iterator() for v in b["video_id"]]  # 3 epochs of 8
+    epochs = [ids[i:i + 8] for i in range(0, 24, 8)]
+    for epoch in epochs:
+        assert sorted(epoch) == [f"v{i}".encode() for i in range(8)]
+    assert len({tuple(e) for e in epochs}) > 1  # reshuffled each epoch
+
+
+def test_training_without_dataset_json_still_shuffles_and_reads_everything(small_dataset, tmp_path):
+    import shutil
+
+    files = []
+    for f in small_dataset.files("train"):
+        files.append(str(tmp_path / os.path.basename(f)))
+        shutil.copy(f, files[-1])
+    rows = _all(make_dataset(files, num_segments=K, num_classes=NUM_CLASSES, training=True, batch_size=3, seed=2, feature_dim=4))
+    assert sorted(rows["video_id"].tolist()) == [f"v{i}".encode() for i in range(8)]
+    again = _all(make_dataset(files, num_segments=K, num_classes=NUM_CLASSES, training=True, batch_size=3, seed=2, feature_dim=4))
+    np.testing.assert_array_equal(rows["features"], again["features"])
+
+
+def test_a_record_missing_from_a_shard_fails_loudly_in_training(small_dataset, tmp_path):
+    import json
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(os.path.dirname(small_dataset.files("train")[0]), copy)
+    meta = json.loads((copy / "dataset.json").read_text())
+    meta["subsets"]["train"]["records_per_file"][0] += 1  # claims a record the shard does not hold
+    (copy / "dataset.json").write_text(json.dumps(meta))
+    files = [str(copy / os.path.basename(f)) for f in small_dataset.files("train")]
+    with pytest.raises(tf.errors.InvalidArgumentError):
+        _all(make_dataset(files, num_segments=K, num_classes=NUM_CLASSES, training=True, batch_size=3, seed=0))
