@@ -10,9 +10,9 @@ then times, over the same files and after one warm-up pass each (page cache):
   read each record by its index, parse, resample to K=400 segments (3 random snippets each), mask
   lookup by video id, batch, prefetch.
 
-Besides videos/s, each run records the CPU cores the process used (process CPU time / wall time):
-on 2 cores some runs of every variant, the parse limit included, use only about 1 core and come out
-at about half speed; `cores_used` shows which.
+Every variant runs with the project's `input_options()` (no tf.data autotuning: with it, about half
+of the runs of every variant, the parse limit included, used one of 2 cores at half speed). Besides
+videos/s, each run records the CPU cores the process used (process CPU time / wall time).
 
 Each timed run reads `--epochs` passes over the files (the pipeline as the trainer uses it: repeat,
 full batches, shuffle buffer 1024); runs alternate, `--repeats` of each, and the median is reported. Target: pipeline >= 85% of parse.
@@ -33,7 +33,7 @@ import tensorflow as tf  # noqa: E402
 
 from iwo_tf.data.dataset_info import load_dataset_info  # noqa: E402
 from iwo_tf.data.masks import MaskTable  # noqa: E402
-from iwo_tf.data.pipeline import make_dataset  # noqa: E402
+from iwo_tf.data.pipeline import input_options, make_dataset  # noqa: E402
 from iwo_tf.data.schema import parse_video  # noqa: E402
 from iwo_tf.data.synthetic import generate_synthetic_dataset  # noqa: E402
 
@@ -44,7 +44,7 @@ def parse_only(files, feature_dim, epochs):
     records = tf.data.Dataset.from_tensor_slices(files).interleave(
         tf.data.TFRecordDataset, cycle_length=min(len(files), 4), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
     )
-    return records.repeat(epochs).map(lambda s: parse_video(s, feature_dim=feature_dim), num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+    return records.repeat(epochs).map(lambda s: parse_video(s, feature_dim=feature_dim), num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE).with_options(input_options())
 
 
 def videos_per_second(dataset, count_of):

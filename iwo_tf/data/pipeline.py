@@ -128,6 +128,24 @@ def _read_record(path, index):
     return tf.data.TFRecordDataset(path, buffer_size=0).skip(index).take(1).get_single_element()
 
 
+def input_options() -> tf.data.Options:
+    """The `tf.data.Options` of every input pipeline here: deterministic order, a private thread
+    pool and no autotuning.
+
+    Why no autotuning: on a 2-core machine tf.data's autotuner settled, in about half of the runs of
+    `benchmarks/data_pipeline.py` and in every variant (read-and-parse alone included), on a
+    configuration that used one core and ran at half speed (about 135 instead of 200-270 videos/s).
+    Without it each `AUTOTUNE` parallelism is the core count and every run used about 1.8 cores. The
+    private pool, slightly larger than the core count, keeps the read and parse stages from starving
+    each other.
+    """
+    options = tf.data.Options()
+    options.deterministic = True
+    options.autotune.enabled = False
+    options.threading.private_threadpool_size = (os.cpu_count() or 1) + 2
+    return options
+
+
 def make_dataset(
     files: Sequence[str],
     *,
@@ -171,7 +189,7 @@ def make_dataset(
         shuffle_buffer: records in the shuffle buffer (training only).
         seed: shuffling and sampling seed.
         repeat: repeat forever (training with a fixed number of steps per epoch); each pass is a
-            fresh permutation, and within one dataset a video gets the same snippet draw each pass.
+            fresh permutation (and, when the record counts are known, a fresh snippet draw).
         drop_remainder: drop the last, smaller batch.
         input_context: from `strategy.distribute_datasets_from_function`: this input pipeline reads
             every n-th file when there are at least as many files as pipelines, else every n-th
@@ -233,8 +251,6 @@ def make_dataset(
         )
         if shard_records is not None:
             records = records.shard(*shard_records)
-        if repeat:
-            records = records.repeat()
 
     base_seed = tf.constant(0 if seed is None else int(seed), tf.int64)
 
@@ -269,14 +285,16 @@ def make_dataset(
     if training and counts is None:
         # Record counts unknown: shuffle the resampled [K, D] elements (smaller than raw videos).
         dataset = dataset.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
-    if repeat:
-        # After the shuffle: each pass is a permutation of this pipeline's videos, so the first
-        # `records // batch` batches hold every video at most once (repeating before the shuffle
-        # let the buffer mix passes: some videos twice, others not at all, within one epoch).
+    if repeat and counts is None:
+        # After the element shuffle: each pass is a permutation of this pipeline's videos, so the
+        # first `records // batch` batches hold every video at most once (repeating before the
+        # shuffle let the buffer mix passes: some videos twice, others not at all, within one
+        # epoch). With record counts the index stream above is already repeated after its shuffle,
+        # and nothing may sit between the map and the batch: tf.data then fuses them and each
+        # video's [K, D] segments are written straight into the batch (no copy).
         dataset = dataset.repeat()
     dataset = dataset.batch(batch_size, drop_remainder=drop_remainder).prefetch(autotune)
-    options = tf.data.Options()
+    options = input_options()
     # Sharding is done above, explicitly; auto-sharding on top would shard twice.
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
-    options.deterministic = True
     return dataset.with_options(options)
