@@ -19,7 +19,6 @@ import argparse
 import json
 import os
 import platform
-import socket
 import subprocess
 import sys
 import tempfile
@@ -28,6 +27,8 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
+
+from iwo_tf.training.local_cluster import free_local_ports, local_tf_config  # noqa: E402 (no TensorFlow import)
 
 
 def worker_main(args) -> None:
@@ -57,28 +58,16 @@ def worker_main(args) -> None:
                        "global_batch": trainer.global_batch, "replicas": strategy.num_replicas_in_sync}, f)
 
 
-def free_ports(count):
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for s in sockets:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
-
-
 def run_setting(num_workers, args, tmp) -> dict:
-    ports = free_ports(num_workers)
+    ports = free_local_ports(num_workers)
     result = os.path.join(tmp, f"result_{num_workers}.json")
     procs = []
     try:
         for index in range(num_workers):
-            tf_config = {"cluster": {"worker": [f"127.0.0.1:{p}" for p in ports]}, "task": {"type": "worker", "index": index}}
             command = [sys.executable, os.path.abspath(__file__), "--worker", f"--data_dir={args.data_dir}",
                        f"--workdir={os.path.join(tmp, f'workdir_{num_workers}')}", f"--result={result}",
                        f"--epochs={args.epochs}", f"--batch_size={args.batch_size}"]
-            procs.append(subprocess.Popen(command, env=dict(os.environ, TF_CONFIG=json.dumps(tf_config)),
+            procs.append(subprocess.Popen(command, env=dict(os.environ, TF_CONFIG=local_tf_config(ports, index)),
                                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True))
         for proc in procs:
             _, err = proc.communicate(timeout=args.timeout)

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import json
 import os
-from typing import List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence
 
 import tensorflow as tf
 
+from iwo_tf.data.dataset_writer import DATASET_JSON
 from iwo_tf.data.schema import parse_video
 
 
@@ -92,28 +93,37 @@ def resample_to_segments(
     return tf.ensure_shape(segments, [num_segments, features.shape[1]])
 
 
-def _feature_dim_of(files: Sequence[str]) -> Optional[int]:
-    """D from the dataset.json beside the shards, so batches get a static last dimension."""
-    for directory in {os.path.dirname(os.path.abspath(f)) for f in files}:
-        path = os.path.join(directory, "dataset.json")
+def _metadata_beside(files: Sequence[str]) -> Dict[str, Optional[dict]]:
+    """The dataset.json beside each directory of `files` (None where there is none), read once."""
+    metadata = {}
+    for directory in sorted({os.path.dirname(os.path.abspath(f)) for f in files}):
+        path = os.path.join(directory, DATASET_JSON)
         if os.path.isfile(path):
             with open(path) as f:
-                return int(json.load(f)["feature_dim"])
+                metadata[directory] = json.load(f)
+        else:
+            metadata[directory] = None
+    return metadata
+
+
+def _feature_dim_of(metadata: Dict[str, Optional[dict]]) -> Optional[int]:
+    """D from the dataset.json beside the shards, so batches get a static last dimension."""
+    for block in metadata.values():
+        if block is not None:
+            return int(block["feature_dim"])
     return None
 
 
-def _records_per_file(files: Sequence[str]) -> Optional[List[int]]:
+def _records_per_file(files: Sequence[str], metadata: Dict[str, Optional[dict]]) -> Optional[List[int]]:
     """Records in each of `files` according to the dataset.json beside them, or None when unknown."""
     wanted = [os.path.abspath(f) for f in files]
     counts = {}
     for directory in {os.path.dirname(f) for f in wanted}:
-        path = os.path.join(directory, "dataset.json")
-        if not os.path.isfile(path):
+        block = metadata[directory]
+        if block is None:
             return None
-        with open(path) as f:
-            subsets = json.load(f)["subsets"]
-        for block in subsets.values():
-            for name, count in zip(block["files"], block["records_per_file"]):
+        for subset in block["subsets"].values():
+            for name, count in zip(subset["files"], subset["records_per_file"]):
                 counts[os.path.join(directory, name)] = int(count)
     if not all(f in counts for f in wanted):
         return None
@@ -204,8 +214,10 @@ def make_dataset(
     files = [os.fspath(f) for f in files]
     if not files:
         raise ValueError("make_dataset: no input files")
+    # dataset.json gives D (when not given) and, for training, the record counts the index shuffle needs.
+    metadata = _metadata_beside(files) if feature_dim is None or training else {}
     if feature_dim is None:
-        feature_dim = _feature_dim_of(files)
+        feature_dim = _feature_dim_of(metadata)
     shard_records = None
     if input_context is not None and input_context.num_input_pipelines > 1:
         count, index = input_context.num_input_pipelines, input_context.input_pipeline_id
@@ -215,7 +227,7 @@ def make_dataset(
             shard_records = (count, index)
 
     autotune = tf.data.AUTOTUNE
-    counts = _records_per_file(files) if training else None
+    counts = _records_per_file(files, metadata) if training else None
     if counts is not None:
         # Shuffle record indices, not records: see the docstring. The indices come in the order a
         # sequential interleaved read would give the records (files shuffled, then round-robin).

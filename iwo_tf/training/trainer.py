@@ -385,7 +385,7 @@ class WinnersOutTrainer:
                 self.ground_truth, document, subset="test", tiou_thresholds=config.testing.tiou_thresholds
             )
             metrics[name] = result.to_json_dict()
-            atomic_write_json(os.path.join(self.workdir, "metrics", f"step{wo_step}_{name}.json"), metrics[name])
+            atomic_write_json(self._metrics_path(wo_step, name), metrics[name])
             with self.test_writer.as_default(step=wo_step):
                 for threshold, value in zip(result.tiou_thresholds, result.mAP):
                     tf.summary.scalar(f"{name}/mAP@{float(threshold):.2f}", float(value))
@@ -393,10 +393,14 @@ class WinnersOutTrainer:
         self._write_csc_figures(wo_step)
         return metrics
 
+    def _metrics_path(self, wo_step: int, name: str) -> str:
+        return os.path.join(self.workdir, "metrics", f"step{wo_step}_{name}.json")
+
     def _load_metrics(self, wo_step: int) -> dict:
+        """What `_evaluate` wrote for `wo_step` (a run resumed after that step reads it back)."""
         metrics = {}
         for name in ("wo_testing", "single_step_testing"):
-            path = os.path.join(self.workdir, "metrics", f"step{wo_step}_{name}.json")
+            path = self._metrics_path(wo_step, name)
             if os.path.exists(path):
                 with open(path) as f:
                     metrics[name] = json.load(f)

@@ -38,15 +38,20 @@ def tiny_data_dir(tmp_path_factory):
     return generate_synthetic_dataset(str(tmp_path_factory.mktemp("tiny") / "synthetic"), seed=3, spec=TINY_SPEC)
 
 
+def tiny_settings(overrides):
+    """TINY_OVERRIDES, then `overrides` (keyword-style keys: '__' for the dot)."""
+    settings = dict(TINY_OVERRIDES)
+    settings.update({key.replace("__", "."): value for key, value in overrides.items()})
+    return settings
+
+
 def tiny_config(data_dir, **overrides):
     """configs/synthetic.py shrunk by TINY_OVERRIDES (then `overrides`, dotted keys with '__')."""
     from configs import synthetic
 
     config = synthetic.get_config()
     config.data_dir = str(data_dir)
-    settings = dict(TINY_OVERRIDES)
-    settings.update({key.replace("__", "."): value for key, value in overrides.items()})
-    for dotted, value in settings.items():
+    for dotted, value in tiny_settings(overrides).items():
         section, key = dotted.split(".")
         config[section][key] = value
     return config
@@ -54,10 +59,8 @@ def tiny_config(data_dir, **overrides):
 
 def train_command(data_dir, workdir, *extra, **overrides):
     """`python train.py --dataset=synthetic ...` with the tiny settings as --config flags."""
-    settings = dict(TINY_OVERRIDES)
-    settings.update({key.replace("__", "."): value for key, value in overrides.items()})
     flags = []
-    for dotted, value in settings.items():
+    for dotted, value in tiny_settings(overrides).items():
         if isinstance(value, tuple):
             value = "(" + ",".join(str(v) for v in value) + ",)"
         flags.append(f"--config.{dotted}={value}")
@@ -65,9 +68,13 @@ def train_command(data_dir, workdir, *extra, **overrides):
             f"--workdir={workdir}", *flags, *extra]
 
 
+def subprocess_env(**extra):
+    """The environment of a training subprocess: this checkout importable, TF start-up logs quiet."""
+    return dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=str(REPO), **extra)
+
+
 def run_train(data_dir, workdir, *extra, timeout=300, **overrides):
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=str(REPO))
     return subprocess.run(
-        train_command(data_dir, workdir, *extra, **overrides), cwd=str(REPO), env=env, capture_output=True,
+        train_command(data_dir, workdir, *extra, **overrides), cwd=str(REPO), env=subprocess_env(), capture_output=True,
         text=True, timeout=timeout,
     )

@@ -21,7 +21,6 @@ import json
 import os
 import pathlib
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -30,8 +29,9 @@ import numpy as np
 import pytest
 
 from iwo_tf.data.synthetic import SyntheticSpec, generate_synthetic_dataset
+from iwo_tf.training.local_cluster import free_local_ports, local_tf_config
+from tests.training.conftest import REPO, subprocess_env
 
-REPO = pathlib.Path(__file__).resolve().parents[2]
 DRIVER = REPO / "tests" / "training" / "distributed_driver.py"
 
 SPEC = SyntheticSpec(
@@ -62,25 +62,6 @@ WEIGHT_ATOL = 1e-5
 RUN_TIMEOUT = 150  # seconds for one process (about 10-20 s here)
 
 
-def free_ports(count):
-    """Ports the OS reports free on 127.0.0.1 (all held open together, so they are distinct)."""
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for s in sockets:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
-
-
-def tf_config(ports, index):
-    return json.dumps({
-        "cluster": {"worker": [f"127.0.0.1:{p}" for p in ports]},
-        "task": {"type": "worker", "index": index},
-    })
-
-
 class Processes:
     """Started subprocesses, their logs in files (no pipe can fill up); all killed on exit."""
 
@@ -92,7 +73,7 @@ class Processes:
     def start(self, name, command, **env):
         out = open(self.log_dir / f"{name}.out", "w")
         err = open(self.log_dir / f"{name}.err", "w")
-        full_env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=str(REPO), **env)
+        full_env = subprocess_env(**env)
         proc = subprocess.Popen(command, cwd=str(REPO), env=full_env, stdout=out, stderr=err,
                                 start_new_session=True)
         proc.name, proc.files = name, (out, err)
@@ -159,12 +140,12 @@ def two_workers(data_dir, tmp_path_factory):
     """Two MultiWorkerMirroredStrategy workers on 127.0.0.1; worker 1 is told a workdir of its own
     that must stay unwritten (it writes to scratch space, removed at the end)."""
     tmp = tmp_path_factory.mktemp("two_workers")
-    ports = free_ports(2)
+    ports = free_local_ports(2)
     with Processes(tmp / "logs") as processes:
         procs = [
             processes.start(
                 f"worker{i}", driver_command("multi_worker", data_dir, tmp / f"workdir{i}", tmp / f"worker{i}.npz"),
-                TF_CONFIG=tf_config(ports, i), TMPDIR=str(tmp),
+                TF_CONFIG=local_tf_config(ports, i), TMPDIR=str(tmp),
             )
             for i in range(2)
         ]
@@ -258,8 +239,8 @@ def test_dead_worker_stops_the_job_and_a_restart_resumes(data_dir, tmp_path):
     workdir = tmp_path / "workdir"  # shared by both workers, as on a shared filesystem
     command = train_py_command(data_dir, workdir, epochs=8)
     with Processes(tmp_path / "logs") as processes:
-        ports = free_ports(2)
-        first = [processes.start(f"first{i}", command, TF_CONFIG=tf_config(ports, i), TMPDIR=str(tmp_path))
+        ports = free_local_ports(2)
+        first = [processes.start(f"first{i}", command, TF_CONFIG=local_tf_config(ports, i), TMPDIR=str(tmp_path))
                  for i in range(2)]
         deadline = time.time() + RUN_TIMEOUT
         while not (workdir / "masks" / "step_001.json").exists():
@@ -277,8 +258,8 @@ def test_dead_worker_stops_the_job_and_a_restart_resumes(data_dir, tmp_path):
         assert not (workdir / "results.json").exists()
         print(f"worker 0 stopped {stopped_after:.1f} s after worker 1 was killed")
 
-        ports = free_ports(2)
-        second = [processes.start(f"second{i}", command, TF_CONFIG=tf_config(ports, i), TMPDIR=str(tmp_path))
+        ports = free_local_ports(2)
+        second = [processes.start(f"second{i}", command, TF_CONFIG=local_tf_config(ports, i), TMPDIR=str(tmp_path))
                   for i in range(2)]
         for proc in second:
             assert processes.wait(proc, RUN_TIMEOUT) == 0, processes.log(proc)

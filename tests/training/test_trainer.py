@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests.training.conftest import REPO, TINY_OVERRIDES, run_train, tiny_config, train_command
+from tests.training.conftest import REPO, TINY_OVERRIDES, run_train, subprocess_env, tiny_config, train_command
 
 
 @pytest.fixture(scope="module")
@@ -122,9 +122,8 @@ def test_run_killed_mid_winners_out_resumes_with_same_step_masks_and_numbers(fin
     """kill -9 right after the step-1 masks appear; the rerun must end exactly as the uninterrupted run."""
     reference_dir, _ = finished_run
     workdir = tmp_path / "killed"
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=str(REPO))
     process = subprocess.Popen(
-        train_command(tiny_data_dir, workdir), cwd=str(REPO), env=env,
+        train_command(tiny_data_dir, workdir), cwd=str(REPO), env=subprocess_env(),
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     try:
