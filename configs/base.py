@@ -29,6 +29,7 @@ def get_config():
     config.model.orthogonality_weight = 0.1  # beta of Eq. 6
 
     config.optimizer = ml_collections.ConfigDict()
+    config.optimizer.name = "sgd"  # sgd | adam
     config.optimizer.learning_rate = 1e-3
     config.optimizer.momentum = 0.9
     config.optimizer.decay_every_epochs = 20  # learning rate divided by 10 every 20 epochs

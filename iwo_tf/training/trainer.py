@@ -79,6 +79,19 @@ def build_model(config, num_classes: int, stream_dims) -> IWOClassifier:
     return model
 
 
+OPTIMIZERS = ("sgd", "adam")
+
+
+def build_optimizer(optimizer_config) -> keras.optimizers.Optimizer:
+    """The optimizer named by `config.optimizer.name` (sgd: with `momentum`; adam: Keras defaults)."""
+    name = optimizer_config.get("name", "sgd")
+    if name == "sgd":
+        return keras.optimizers.SGD(learning_rate=optimizer_config.learning_rate, momentum=optimizer_config.momentum)
+    if name == "adam":
+        return keras.optimizers.Adam(learning_rate=optimizer_config.learning_rate)
+    raise ValueError(f"config.optimizer.name={name!r}: expected one of {', '.join(OPTIMIZERS)}")
+
+
 class WinnersOutTrainer:
     """Trains, tests and evaluates one run; resumable from its workdir at any point.
 
@@ -139,9 +152,7 @@ class WinnersOutTrainer:
         keras.utils.set_random_seed(config.seed)
         with strategy.scope():
             self.model = build_model(config, self.info.num_classes, self.info.stream_dims)
-            self.optimizer = keras.optimizers.SGD(
-                learning_rate=config.optimizer.learning_rate, momentum=config.optimizer.momentum
-            )
+            self.optimizer = build_optimizer(config.optimizer)
             self.optimizer.build(self.model.trainable_variables)
         self.initial_weights = [v.numpy() for v in self.model.weights]
         self.wo_step = tf.Variable(0, dtype=tf.int64, trainable=False, name="wo_step")
