@@ -5,6 +5,8 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from iwo_tf.errors import UserInputError
+
 # Reasons a video can be refused or skipped; dataset.json counts skips under these names.
 WRONG_DIMENSION = "wrong_feature_dimension"
 NON_FINITE = "non_finite_features"
@@ -17,7 +19,7 @@ BAD_ANNOTATION = "bad_annotation"
 UNREADABLE_FEATURES = "unreadable_features"
 
 
-class BadVideoError(ValueError):
+class BadVideoError(UserInputError):
     """One video cannot be converted.
 
     Args:

@@ -8,6 +8,7 @@ from typing import Callable, Dict, List, Optional, Sequence
 import numpy as np
 
 from iwo_tf.data import validation
+from iwo_tf.data.safe_npy import load_npy
 from iwo_tf.data.validation import BadVideoError
 
 # Each layout's subset names -> the canonical ones. A name mapped to None (e.g. ActivityNet's
@@ -92,7 +93,7 @@ class LayoutContents:
 
 
 def _load_npy(path: str) -> np.ndarray:
-    return np.load(path, allow_pickle=False)
+    return load_npy(path, allow_objects=False)
 
 
 def npy_source(path: str) -> FeatureSource:
