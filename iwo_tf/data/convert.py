@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import os
 import sys
 from typing import Optional, Sequence
 
@@ -91,6 +92,16 @@ def read_layout(layout: str, **reader_args) -> LayoutContents:
     if layout not in readers:
         raise ValueError(f"unknown layout {layout!r}; one of {LAYOUTS}")
     return readers[layout](**reader_args)
+
+
+def input_paths(reader_args: dict) -> list:
+    """Every existing file or folder named by a layout reader's arguments (the conversion's inputs)."""
+    paths = []
+    for value in reader_args.values():
+        for item in value if isinstance(value, (list, tuple)) else [value]:
+            if isinstance(item, (str, os.PathLike)) and os.path.lexists(item):
+                paths.append(os.fspath(item))
+    return paths
 
 
 def _check_policy(name: str, value: str, allowed=("skip", "error")) -> None:
@@ -198,7 +209,8 @@ def convert(
         from keras.utils import Progbar
 
         bar = Progbar(len(contents.videos), unit_name="video")
-    with DatasetWriter(output_dir, class_names, stream_dims, shards, overwrite=overwrite, source=source) as writer:
+    with DatasetWriter(output_dir, class_names, stream_dims, shards, overwrite=overwrite, source=source,
+                       inputs=input_paths(reader_args)) as writer:
         for error, subset in contents.left_out:
             writer.skip(error, subset)
         for done, video in enumerate(contents.videos, 1):

@@ -10,41 +10,27 @@ A converted dataset directory holds:
   instance and snippet counts, shard names with their record counts and byte sizes (used to detect
   truncated files), and every skipped video with its reason.
 
-Everything is written into a hidden sibling directory that is renamed to the output path at the end,
-so an interrupted conversion never leaves a directory that looks complete.
+Everything is written into a hidden sibling directory (`iwo_tf.data.staging`) that is renamed to the
+output path at the end, so an interrupted conversion never leaves a directory that looks complete. The
+output path is never a symbolic link or an input, and `overwrite` only ever replaces a converted
+dataset. Leftovers of killed conversions are removed when provably stale, otherwise reported.
 """
 from __future__ import annotations
 
 import collections
-import json
 import os
-import shutil
-import uuid
+import sys
 from typing import Mapping, Optional, Sequence
 
 import tensorflow as tf
 
 from iwo_tf.data import validation
+from iwo_tf.data.dataset_format import CLASSES_TXT, DATASET_JSON, FORMAT_NAME, FORMAT_VERSION, GROUND_TRUTH_JSON, shard_name
 from iwo_tf.data.schema import SUBSETS, VideoRecord, serialize_video
+from iwo_tf.data.staging import StagingDirectory, check_output_path, clean_stale_staging
+from iwo_tf.io import write_json_atomic, write_text_atomic
 
-FORMAT_NAME = "iwo-tf-video-tfrecords"
-FORMAT_VERSION = 1
-DATASET_JSON = "dataset.json"
-CLASSES_TXT = "classes.txt"
-GROUND_TRUTH_JSON = "ground_truth.json"
-
-
-def shard_name(subset: str, index: int, count: int) -> str:
-    return f"{subset}-{index:05d}-of-{count:05d}.tfrecord"
-
-
-def write_json_atomically(path: str, document) -> None:
-    """Writes JSON next to `path` and renames it into place (readers never see half a file)."""
-    temporary = f"{path}.tmp-{uuid.uuid4().hex[:8]}"
-    with open(temporary, "w") as f:
-        json.dump(document, f, indent=1, sort_keys=False)
-        f.write("\n")
-    os.replace(temporary, path)
+__all__ = ["CLASSES_TXT", "DATASET_JSON", "FORMAT_NAME", "FORMAT_VERSION", "GROUND_TRUTH_JSON", "DatasetWriter", "shard_count", "shard_name"]
 
 
 class DatasetWriter:
@@ -58,8 +44,14 @@ class DatasetWriter:
         stream_dims: widths of the feature streams (D is their sum).
         num_shards: per subset, how many shard files (at least 1; capped by the subset's video count
             by the caller, see `shard_count`).
-        overwrite: replace an existing `output_dir` (only once the new one is complete).
+        overwrite: replace an existing `output_dir` (only once the new one is complete, and only when
+            it is a converted dataset).
         source: free-form description of the input (layout, paths, options) kept in dataset.json.
+        inputs: the conversion's input files and folders: the output may not be, hold or lie in one.
+
+    Raises:
+        FileExistsError: the output exists and `overwrite` is False.
+        UserInputError: the output is a link, an input, or (with `overwrite`) not a converted dataset.
     """
 
     def __init__(
@@ -71,10 +63,9 @@ class DatasetWriter:
         *,
         overwrite: bool = False,
         source: Optional[dict] = None,
+        inputs: Sequence[str] = (),
     ):
-        self.output_dir = os.path.abspath(output_dir)
-        if os.path.exists(self.output_dir) and not overwrite:
-            raise FileExistsError(f"{self.output_dir} already exists (pass overwrite / --overwrite to replace it)")
+        self.output_dir = check_output_path(output_dir, overwrite=overwrite, inputs=inputs)
         unknown = set(num_shards) - set(SUBSETS)
         if unknown:
             raise ValueError(f"unknown subsets {sorted(unknown)}; expected {SUBSETS}")
@@ -86,10 +77,11 @@ class DatasetWriter:
         self.stream_dims = [int(d) for d in stream_dims]
         self.num_shards = {subset: max(1, int(n)) for subset, n in num_shards.items()}
         self.source = dict(source or {})
-        parent = os.path.dirname(self.output_dir)
-        os.makedirs(parent, exist_ok=True)
-        self.work_dir = os.path.join(parent, f".{os.path.basename(self.output_dir)}.incomplete-{uuid.uuid4().hex[:8]}")
-        os.makedirs(self.work_dir)
+        self.reports = clean_stale_staging(self.output_dir)
+        for line in self.reports:
+            print(f"warning: {line}", file=sys.stderr)
+        self._staging = StagingDirectory(self.output_dir, overwrite=overwrite)
+        self.work_dir = self._staging.path
         self._writers = {}
         self._records = collections.defaultdict(int)  # (subset, shard) -> record count
         self._written = collections.Counter()  # subset -> videos written
@@ -192,14 +184,13 @@ class DatasetWriter:
                 "records_per_file": records,
                 "bytes_per_file": sizes,
             }
-        with open(os.path.join(self.work_dir, CLASSES_TXT), "w") as f:
-            f.write("".join(f"{name}\n" for name in self.class_names))
+        write_text_atomic(os.path.join(self.work_dir, CLASSES_TXT), "".join(f"{name}\n" for name in self.class_names))
         ground_truth = {
             "version": f"{FORMAT_NAME} {FORMAT_VERSION}",
             "taxonomy": [{"nodeId": i, "nodeName": name, "parentId": None, "parentName": None} for i, name in enumerate(self.class_names)],
             "database": {video: self._ground_truth[video] for video in sorted(self._ground_truth)},
         }
-        write_json_atomically(os.path.join(self.work_dir, GROUND_TRUTH_JSON), ground_truth)
+        write_json_atomic(os.path.join(self.work_dir, GROUND_TRUTH_JSON), ground_truth)
         by_reason = collections.Counter(item["reason"] for item in self._skipped)
         metadata = {
             "format": FORMAT_NAME,
@@ -211,21 +202,15 @@ class DatasetWriter:
             "skipped": {"count": len(self._skipped), "by_reason": dict(sorted(by_reason.items())), "videos": self._skipped},
             "source": self.source,
         }
-        write_json_atomically(os.path.join(self.work_dir, DATASET_JSON), metadata)
+        write_json_atomic(os.path.join(self.work_dir, DATASET_JSON), metadata)
         self._move_into_place()
         self._closed = True
         return self.output_dir
 
     def _move_into_place(self) -> None:
-        old = None
-        if os.path.exists(self.output_dir):
-            if not self.overwrite:
-                raise FileExistsError(f"{self.output_dir} appeared while converting; the result stays in {self.work_dir}")
-            old = f"{self.work_dir}.old"
-            os.replace(self.output_dir, old)
-        os.replace(self.work_dir, self.output_dir)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        for line in self._staging.commit():
+            self.reports.append(line)
+            print(f"warning: {line}", file=sys.stderr)
 
     def abort(self) -> None:
         """Closes and deletes everything written so far; the output path is left untouched."""
@@ -235,7 +220,7 @@ class DatasetWriter:
             except Exception:  # noqa: BLE001 - cleaning up after an earlier error, which is what matters
                 pass
         self._writers = {}
-        shutil.rmtree(self.work_dir, ignore_errors=True)
+        self._staging.discard()
         self._closed = True
 
     def __enter__(self):
@@ -244,10 +229,14 @@ class DatasetWriter:
     def __exit__(self, exc_type, exc, traceback):
         if self._closed:
             return False
-        if exc_type is None:
-            self.finish()
-        else:
+        if exc_type is not None:
             self.abort()
+            return False
+        try:
+            self.finish()
+        except BaseException:
+            self.abort()
+            raise
         return False
 
 
