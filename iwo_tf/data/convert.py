@@ -110,6 +110,12 @@ def _check_policy(name: str, value: str, allowed=("skip", "error")) -> None:
 
 
 def _record_for(video: SourceVideo, class_index: dict, stream_dims: Sequence[int]) -> VideoRecord:
+    if video.problem is not None:
+        raise video.problem
+    timing_path = video.timing_path or video.annotation_path
+    duration, stride, offset = validation.check_timing(
+        duration=video.duration, stride=video.snippet_stride_sec, offset=video.snippet_offset_sec, video_id=video.video_id, path=timing_path
+    )
     try:
         features = video.features.load()
     except BadVideoError:
@@ -122,17 +128,20 @@ def _record_for(video: SourceVideo, class_index: dict, stream_dims: Sequence[int
         if not (np.isfinite(start) and np.isfinite(end)) or end < start:
             raise BadVideoError(validation.BAD_ANNOTATION, video.video_id, video.annotation_path, f"{label} segment [{start}, {end}] ends before it starts")
     num_snippets = features.shape[0]
-    stride = video.snippet_stride_sec
     if stride is None:  # fit to the video's duration
-        stride = float(video.duration) / num_snippets
-    duration = video.duration if video.duration is not None else video.snippet_offset_sec + num_snippets * stride
+        if not duration:
+            raise BadVideoError(validation.BAD_TIMING, video.video_id, timing_path, f"duration {duration} cannot be spread over {num_snippets} snippets")
+        stride = duration / num_snippets
+    if duration is None:
+        duration = offset + num_snippets * stride
+    duration, stride, offset = validation.check_timing(duration=duration, stride=stride, offset=offset, video_id=video.video_id, path=timing_path)
     return VideoRecord(
         video_id=video.video_id,
         subset=video.subset,
         labels=sorted(set(labels)),
-        duration=float(duration),
-        snippet_stride_sec=float(stride),
-        snippet_offset_sec=float(video.snippet_offset_sec),
+        duration=duration,
+        snippet_stride_sec=stride,
+        snippet_offset_sec=offset,
         features=features,
         stream_dims=list(stream_dims),
         gt_segments=[[s, e] for _, s, e in video.annotations],

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from typing import Callable, Dict, List, Optional, Sequence
 
@@ -10,6 +11,7 @@ import numpy as np
 from iwo_tf.data import validation
 from iwo_tf.data.safe_npy import load_npy
 from iwo_tf.data.validation import BadVideoError
+from iwo_tf.errors import UserInputError
 
 # Each layout's subset names -> the canonical ones. A name mapped to None (e.g. ActivityNet's
 # unlabelled `testing`) is not part of a weakly supervised dataset and is left out on purpose.
@@ -62,6 +64,9 @@ class SourceVideo:
         duration: seconds; None means `offset + T * stride`.
         snippet_stride_sec: seconds between snippets.
         snippet_offset_sec: start time of snippet 0.
+        problem: a problem found while reading the layout (e.g. fps 0); the video is then bad and is
+            refused or skipped by `--on_bad_video` like any other bad video.
+        timing_path: the file the duration / frame rate came from, when not `annotation_path`.
     """
 
     video_id: str
@@ -72,6 +77,8 @@ class SourceVideo:
     duration: Optional[float] = None
     snippet_stride_sec: float = 0.64
     snippet_offset_sec: float = 0.0
+    problem: Optional[BadVideoError] = None
+    timing_path: Optional[str] = None
 
 
 @dataclasses.dataclass
@@ -194,8 +201,8 @@ def read_lines(path: str) -> List[str]:
 
 def snippet_timing(snippet_frames: float, feature_fps: float) -> tuple:
     """`(stride_sec, offset_sec)` for back-to-back snippets of `snippet_frames` frames at `feature_fps`."""
-    if feature_fps <= 0 or snippet_frames <= 0:
-        raise ValueError(f"snippet_frames ({snippet_frames}) and feature_fps ({feature_fps}) must be positive")
+    if not (math.isfinite(feature_fps) and math.isfinite(snippet_frames) and feature_fps > 0 and snippet_frames > 0):
+        raise UserInputError(f"--snippet_frames ({snippet_frames}) and --feature_fps ({feature_fps}) must be positive and finite")
     return snippet_frames / feature_fps, 0.0
 
 

@@ -47,7 +47,7 @@ def read(
     durations = {}
     if video_info_json:
         with open(video_info_json) as f:
-            durations = {video: float(item["duration"]) for video, item in json.load(f).items() if "duration" in item}
+            durations = {video: item["duration"] for video, item in json.load(f).items() if "duration" in item}
     stride, offset = snippet_timing(snippet_frames, feature_fps)
     class_names = sorted({a["label"] for item in database.values() for a in item.get("annotations", [])})
     videos, left_out = [], []
@@ -74,7 +74,8 @@ def read(
         left_out.extend((error, subset) for error, _ in missing)
         for video, subset_name, annotations, source in pairs:
             videos.append(
-                SourceVideo(video, subset_name, annotations, source, gt_json, durations.get(video), stride, offset)
+                SourceVideo(video, subset_name, annotations, source, gt_json, durations.get(video), stride, offset,
+                           timing_path=video_info_json)
             )
     if not videos and not left_out:
         raise FileNotFoundError(f"{data_dir}: no features/train or features/test folder")

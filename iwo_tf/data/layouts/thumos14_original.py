@@ -75,13 +75,14 @@ def read(
     durations = {}
     if video_info_json:
         with open(video_info_json) as f:
-            durations = {video: float(item["duration"]) for video, item in json.load(f).items() if "duration" in item}
+            durations = {video: item["duration"] for video, item in json.load(f).items() if "duration" in item}
     pairs, left_out = match_annotations_and_features(
         annotated, per_video_features(features_dir), annotation_path=annotations_dir, features_location=features_dir
     )
     stride, offset = snippet_timing(snippet_frames, feature_fps)
     videos = [
-        SourceVideo(video, subset, sorted(annotations, key=lambda a: (a[1], a[2], a[0])), source, sources[video], durations.get(video), stride, offset)
+        SourceVideo(video, subset, sorted(annotations, key=lambda a: (a[1], a[2], a[0])), source, sources[video], durations.get(video),
+                    stride, offset, timing_path=video_info_json)
         for video, subset, annotations, source in pairs
     ]
     return LayoutContents(class_names=class_names, videos=videos, left_out=left_out)
