@@ -34,7 +34,6 @@ from __future__ import annotations
 import collections
 import dataclasses
 import os
-import sys
 from typing import Optional, Sequence
 
 import numpy as np
@@ -46,6 +45,7 @@ from iwo_tf.data.layouts.base import LayoutContents, SourceVideo
 from iwo_tf.data.layouts.thumos14_quirks import Thumos14Quirks, apply_quirks
 from iwo_tf.data.schema import VideoRecord
 from iwo_tf.data.validation import BadVideoError
+from iwo_tf.errors import UserInputError, exit_on_user_error
 
 LAYOUTS = ("wtalc", "actionformer", "basnet", "thumos14_original", "activitynet")
 THUMOS14_LAYOUTS = ("wtalc", "actionformer", "basnet", "thumos14_original")
@@ -297,8 +297,8 @@ def main(argv):
 
     del argv
     f = flags.FLAGS
-    class_list = activitynet.load_class_list(f.class_list) if f.class_list else None
     try:
+        class_list = activitynet.load_class_list(f.class_list) if f.class_list else None
         report = convert(
             f.layout,
             f.output,
@@ -313,9 +313,8 @@ def main(argv):
             progress=f.progress,
             **_reader_args(f),
         )
-    except (BadVideoError, FileNotFoundError, FileExistsError, ValueError) as error:
-        print(f"conversion failed, nothing written: {error}", file=sys.stderr)
-        return 1
+    except (OSError, ValueError) as error:  # BadVideoError and every UserInputError are ValueErrors
+        raise UserInputError(f"conversion failed, nothing written: {error}") from None
     print(report.summary())
     return 0
 
@@ -324,4 +323,4 @@ if __name__ == "__main__":
     from absl import app
 
     _define_flags()
-    app.run(main)
+    app.run(lambda argv: exit_on_user_error(main, argv))

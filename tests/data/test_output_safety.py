@@ -156,3 +156,17 @@ def test_output_files_follow_the_umask(tmp_path, layout):
         os.umask(old)
     for name in os.listdir(report.output_dir):
         assert os.stat(os.path.join(report.output_dir, name)).st_mode & 0o777 == 0o644, name
+
+
+@pytest.mark.slow
+def test_cli_refuses_the_input_as_output_in_one_line(tmp_path, layout):
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env = dict(os.environ, PYTHONPATH=repo, TF_CPP_MIN_LOG_LEVEL="3")
+    command = [sys.executable, "-m", "iwo_tf.data.convert", "--layout=activitynet", f"--annotations={layout['annotation_files'][0]}",
+               f"--features_dir={layout['features_dir']}", f"--output={layout['features_dir']}", "--overwrite", "--stream_dims=4,4",
+               "--noprogress"]
+    result = subprocess.run(command, cwd=repo, env=env, capture_output=True, text=True, timeout=300)
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-2000:]
+    assert len(errors) == 1 and "is the input" in errors[0]
+    assert len(os.listdir(layout["features_dir"])) == 4

@@ -84,7 +84,7 @@ def test_cli_bad_input_fails_clearly(files, mutate, message):
     pathlib.Path(det).write_text(json.dumps(doc))
     out = tmp_path / "out.json"
     proc = cli("--ground_truth", gt, "--predictions", det, "--subset", "Test", "--output", str(out))
-    assert proc.returncode == 1
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert message in proc.stderr
     assert "Traceback" not in proc.stderr
     assert not out.exists()
@@ -93,11 +93,11 @@ def test_cli_bad_input_fails_clearly(files, mutate, message):
 def test_cli_wrong_subset_and_missing_flags(files):
     _, gt, det = files
     proc = cli("--ground_truth", gt, "--predictions", det, "--subset", "test")
-    assert proc.returncode == 1 and "subsets present: ['Test', 'Validation']" in proc.stderr
+    assert proc.returncode == 2 and "subsets present: ['Test', 'Validation']" in proc.stderr
     proc = cli("--ground_truth", gt)
     assert proc.returncode != 0 and "predictions" in proc.stderr
     proc = cli("--ground_truth", gt, "--predictions", det, "--tiou_thresholds", "abc")
-    assert proc.returncode == 1 and "bad tIoU thresholds" in proc.stderr
+    assert proc.returncode == 2 and "bad tIoU thresholds" in proc.stderr
 
 
 def test_evaluate_files_api(files):
