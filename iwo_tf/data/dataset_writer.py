@@ -7,8 +7,9 @@ A converted dataset directory holds:
 * `classes.txt`: one class name per line, the class index is the line number (from 0);
 * `ground_truth.json`: the ground truth in ActivityNet format (what the official evaluator reads);
 * `dataset.json`: metadata, written last: class count, feature and stream widths, per-subset video,
-  instance and snippet counts, shard names with their record counts and byte sizes (used to detect
-  truncated files), and every skipped video with its reason.
+  instance and snippet counts, shard names with their record counts, byte sizes (used to detect
+  truncated files) and the byte offset of every record (`record_offsets_per_file`, for random access
+  by `iwo_tf.data.record_index`), and every skipped video with its reason.
 
 Everything is written into a hidden sibling directory (`iwo_tf.data.staging`) that is renamed to the
 output path at the end, so an interrupted conversion never leaves a directory that looks complete. The
@@ -26,6 +27,7 @@ import tensorflow as tf
 
 from iwo_tf.data import validation
 from iwo_tf.data.dataset_format import CLASSES_TXT, DATASET_JSON, FORMAT_NAME, FORMAT_VERSION, GROUND_TRUTH_JSON, shard_name
+from iwo_tf.data.record_index import RECORD_OVERHEAD_BYTES
 from iwo_tf.data.schema import SUBSETS, VideoRecord, serialize_video
 from iwo_tf.data.staging import StagingDirectory, check_output_path, clean_stale_staging
 from iwo_tf.io import write_json_atomic, write_text_atomic
@@ -84,6 +86,8 @@ class DatasetWriter:
         self.work_dir = self._staging.path
         self._writers = {}
         self._records = collections.defaultdict(int)  # (subset, shard) -> record count
+        self._offsets = collections.defaultdict(list)  # (subset, shard) -> byte offset of each record
+        self._bytes = collections.defaultdict(int)  # (subset, shard) -> bytes written
         self._written = collections.Counter()  # subset -> videos written
         self._instances = collections.Counter()
         self._snippets = collections.Counter()
@@ -117,6 +121,8 @@ class DatasetWriter:
         subset = record.subset
         shard = self._written[subset] % self.num_shards[subset]
         self._writer(subset, shard).write(serialized)
+        self._offsets[(subset, shard)].append(self._bytes[(subset, shard)])
+        self._bytes[(subset, shard)] += RECORD_OVERHEAD_BYTES + len(serialized)
         self._records[(subset, shard)] += 1
         self._written[subset] += 1
         self._instances[subset] += len(record.gt_labels)
@@ -167,7 +173,7 @@ class DatasetWriter:
         self._writers = {}
         subsets = {}
         for subset, count in self.num_shards.items():
-            files, records, sizes = [], [], []
+            files, records, sizes, offsets = [], [], [], []
             for shard in range(count):
                 name = shard_name(subset, shard, count)
                 path = os.path.join(self.work_dir, name)
@@ -176,6 +182,9 @@ class DatasetWriter:
                 files.append(name)
                 records.append(self._records[(subset, shard)])
                 sizes.append(os.path.getsize(path))
+                offsets.append(self._offsets[(subset, shard)])
+                if sizes[-1] != self._bytes[(subset, shard)]:
+                    raise OSError(f"{path}: {sizes[-1]} bytes on disk after writing {self._bytes[(subset, shard)]}")
             subsets[subset] = {
                 "num_videos": self._written[subset],
                 "num_instances": self._instances[subset],
@@ -183,6 +192,7 @@ class DatasetWriter:
                 "files": files,
                 "records_per_file": records,
                 "bytes_per_file": sizes,
+                "record_offsets_per_file": offsets,
             }
         write_text_atomic(os.path.join(self.work_dir, CLASSES_TXT), "".join(f"{name}\n" for name in self.class_names))
         ground_truth = {
