@@ -40,15 +40,16 @@ import numpy as np
 
 from iwo_tf.data import validation
 from iwo_tf.data.dataset_writer import DatasetWriter, shard_count
-from iwo_tf.data.layouts import activitynet, actionformer, basnet, thumos14_original, wtalc
+from iwo_tf.data.layouts import activitynet
 from iwo_tf.data.layouts.base import LayoutContents, SourceVideo
+from iwo_tf.data.layouts.registry import LAYOUT_NAMES, THUMOS14_LAYOUTS, get_layout
 from iwo_tf.data.layouts.thumos14_quirks import Thumos14Quirks, apply_quirks
-from iwo_tf.data.schema import VideoRecord
+from iwo_tf.data.schema import SUBSETS, VideoRecord
 from iwo_tf.data.validation import BadVideoError
 from iwo_tf.errors import UserInputError, exit_on_user_error
 
-LAYOUTS = ("wtalc", "actionformer", "basnet", "thumos14_original", "activitynet")
-THUMOS14_LAYOUTS = ("wtalc", "actionformer", "basnet", "thumos14_original")
+LAYOUTS = LAYOUT_NAMES  # the registry's names (iwo_tf.data.layouts.registry)
+__all__ = ["LAYOUTS", "THUMOS14_LAYOUTS", "ConversionReport", "convert", "input_paths", "read_layout"]
 
 
 @dataclasses.dataclass
@@ -82,16 +83,7 @@ class ConversionReport:
 
 def read_layout(layout: str, **reader_args) -> LayoutContents:
     """Reads one public layout; `reader_args` are the keyword arguments of that layout's `read`."""
-    readers = {
-        "wtalc": wtalc.read,
-        "actionformer": actionformer.read,
-        "basnet": basnet.read,
-        "thumos14_original": thumos14_original.read,
-        "activitynet": activitynet.read,
-    }
-    if layout not in readers:
-        raise ValueError(f"unknown layout {layout!r}; one of {LAYOUTS}")
-    return readers[layout](**reader_args)
+    return get_layout(layout).read(**reader_args)
 
 
 def input_paths(reader_args: dict) -> list:
@@ -104,9 +96,9 @@ def input_paths(reader_args: dict) -> list:
     return paths
 
 
-def _check_policy(name: str, value: str, allowed=("skip", "error")) -> None:
-    if value not in allowed:
-        raise ValueError(f"{name}={value!r}; expected one of {allowed}")
+def _check_policy(name: str, value: str) -> None:
+    if value not in validation.POLICIES:
+        raise UserInputError(f"{name}={value!r}; expected one of {validation.POLICIES}")
 
 
 def _record_for(video: SourceVideo, class_index: dict, stream_dims: Sequence[int]) -> VideoRecord:
@@ -209,7 +201,7 @@ def convert(
         if left_out_policy.get(error.reason, "skip") == "error":
             raise error
     counts = collections.Counter(v.subset for v in contents.videos)
-    shards = {subset: shard_count(counts[subset], num_shards) for subset in ("train", "test") if counts[subset]}
+    shards = {subset: shard_count(counts[subset], num_shards) for subset in SUBSETS if counts[subset]}
     if not shards:
         raise ValueError(f"{layout}: no video has both annotations and features ({len(contents.left_out)} left out)")
     source = {"layout": layout, "reader_args": {k: str(v) for k, v in reader_args.items()}, "notes": contents.notes,
@@ -239,15 +231,17 @@ def convert(
 def _define_flags():
     from absl import flags
 
-    flags.DEFINE_enum("layout", None, LAYOUTS, "Which public layout the input is in (see DATA.md).")
+    flags.DEFINE_enum("layout", None, LAYOUTS, "Which public layout the input is in (see docs/DATA.md): "
+                      + "; ".join(f"{name}: {get_layout(name).summary}" for name in LAYOUTS) + ".")
     flags.DEFINE_string("output", None, "Directory to create (converted dataset).")
     flags.DEFINE_bool("overwrite", False, "Replace an existing output directory.")
     flags.DEFINE_list("stream_dims", ["1024", "1024"], "Width of each feature stream, RGB first.")
     flags.DEFINE_string("class_list", None, "Class list overriding the layout's (JSON list or one name per line).")
     flags.DEFINE_integer("num_shards", 8, "TFRecord files per subset (>= number of training workers).")
-    flags.DEFINE_enum("on_missing_features", "skip", ["skip", "error"], "Annotated video without a feature file.")
-    flags.DEFINE_enum("on_unannotated_features", "skip", ["skip", "error"], "Feature file without annotations.")
-    flags.DEFINE_enum("on_bad_video", "error", ["error", "skip"], "Wrong width, NaN/Inf, zero snippets, unknown label, bad segment.")
+    flags.DEFINE_enum("on_missing_features", "skip", validation.POLICIES, "Annotated video without a feature file.")
+    flags.DEFINE_enum("on_unannotated_features", "skip", validation.POLICIES, "Feature file without annotations.")
+    flags.DEFINE_enum("on_bad_video", "error", validation.POLICIES,
+                      "Wrong width, NaN/Inf, non-numeric dtype, zero snippets, bad fps or duration, unknown label, bad segment.")
     flags.DEFINE_bool("progress", True, "Show a progress bar.")
     # Layout inputs.
     flags.DEFINE_string("features_npy", None, "wtalc: the <Dataset>-<Feature>-JOINTFeatures.npy file.")
@@ -269,29 +263,6 @@ def _define_flags():
     flags.mark_flags_as_required(["layout", "output"])
 
 
-def _reader_args(f) -> dict:
-    layout = f.layout
-    if layout == "wtalc":
-        return {"features_npy": f.features_npy, "annotations_dir": f.annotations_dir, "snippet_frames": f.snippet_frames, "feature_fps": f.feature_fps}
-    if layout == "actionformer":
-        return {"annotations_json": _one(f.annotations, "--annotations"), "features_dir": f.features_dir,
-                "clip_frames": f.clip_frames, "clip_stride_frames": f.clip_stride_frames}
-    if layout == "basnet":
-        return {"data_dir": f.data_dir, "gt_json": f.annotations[0] if f.annotations else None, "video_info_json": f.video_info,
-                "snippet_frames": f.snippet_frames, "feature_fps": f.feature_fps}
-    if layout == "thumos14_original":
-        return {"annotations_dir": f.annotations_dir, "features_dir": f.features_dir, "include_ambiguous": f.thumos14_include_ambiguous,
-                "video_info_json": f.video_info, "snippet_frames": f.snippet_frames, "feature_fps": f.feature_fps}
-    return {"annotation_files": list(f.annotations), "features_dir": f.features_dir, "split_files": list(f.split_files),
-            "snippet_frames": f.snippet_frames, "feature_fps": f.feature_fps, "fit_to_duration": f.fit_to_duration}
-
-
-def _one(values, name):
-    if len(values) != 1:
-        raise ValueError(f"{name} takes exactly one file here, got {values}")
-    return values[0]
-
-
 def main(argv):
     from absl import flags
 
@@ -311,7 +282,7 @@ def main(argv):
             thumos14=Thumos14Quirks(tuple(f.thumos14_drop_test_videos), f.thumos14_cliffdiving_is_diving, f.thumos14_include_ambiguous),
             overwrite=f.overwrite,
             progress=f.progress,
-            **_reader_args(f),
+            **get_layout(f.layout).args_from_flags(f),
         )
     except (OSError, ValueError) as error:  # BadVideoError and every UserInputError are ValueErrors
         raise UserInputError(f"conversion failed, nothing written: {error}") from None

@@ -1,6 +1,6 @@
 """The input pipeline: parse records, resample each video to K segments, attach winners-out masks, batch.
 
-Segments (METHOD.md, "Segments"): a video of T snippets is split into K segments; segment k covers
+Segments (docs/METHOD.md, "Segments"): a video of T snippets is split into K segments; segment k covers
 snippets `[floor(k*T/K), floor((k+1)*T/K))`. At test time a segment is the mean over its interval; at
 training time the mean of L snippets drawn uniformly at random (with replacement) inside it. When
 T < K some intervals are empty and the segment is the single snippet `floor(k*T/K)` (repeated).

@@ -7,6 +7,9 @@ import numpy as np
 
 from iwo_tf.errors import UserInputError
 
+# What to do with a video of a kind of problem (the converter's --on_* flags).
+POLICIES = ("skip", "error")
+
 # Reasons a video can be refused or skipped; dataset.json counts skips under these names.
 WRONG_DIMENSION = "wrong_feature_dimension"
 NON_FINITE = "non_finite_features"

@@ -15,7 +15,7 @@ from iwo_tf.errors import UserInputError
 
 
 def numpy_segments(x, k):
-    """Independent reference: loop over segments, METHOD.md's definition."""
+    """Independent reference: loop over segments, the definition in docs/METHOD.md."""
     t = len(x)
     rows = []
     for i in range(k):
@@ -140,6 +140,7 @@ def test_repeat_with_drop_remainder_gives_full_batches(small_dataset):
     assert set(ids) == {f"v{i}".encode() for i in range(8)}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("num_pipelines", [2, 5])  # 3 files: by file with 2 pipelines, by record with 5
 def test_input_pipelines_split_the_videos_without_overlap(small_dataset, num_pipelines):
     seen = []
@@ -281,6 +282,7 @@ def test_records_from_reads_a_run_of_records_at_an_offset(small_dataset):
     assert [r.numpy() for r in got] == everything[1:3]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("num_pipelines", [2, 5])
 def test_training_pipelines_split_the_videos_without_overlap_whatever_their_seeds(small_dataset, num_pipelines):
     seen = []

@@ -62,6 +62,7 @@ def _files(tmp_path):
     return str(gt), str(det)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("args, message", [
     (["--tiou_thresholds=0:1e-9:1"], "more than 1000"),
     (["--output=/proc/iwo-cannot-write/out.json"], "iwo-cannot-write"),
@@ -74,6 +75,7 @@ def test_cli_errors_are_one_line_with_status_2(tmp_path, args, message):
     assert len(errors) == 1 and message in errors[0]
 
 
+@pytest.mark.slow
 def test_cli_duplicate_key_in_ground_truth(tmp_path):
     gt, det = _files(tmp_path)
     with open(gt, "w") as f:

@@ -1,6 +1,6 @@
 """ActionFormer layout: `<features_dir>/<video>.npy` `[T, 2048]` plus `thumos14.json`.
 
-Features are 16-frame clips every 4 frames at the video's own fps (DATA.md, layout 2): clip i is
+Features are 16-frame clips every 4 frames at the video's own fps (docs/DATA.md, layout 2): clip i is
 centred at `(4 i + 8) / fps`. With the schema's span convention (snippet i spans
 `[offset + i*stride, offset + (i+1)*stride)`, centre `offset + (i + 0.5) * stride`) that is
 `stride = 4 / fps` and `offset = (8 - 2) / fps`.

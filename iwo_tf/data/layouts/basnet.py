@@ -1,6 +1,6 @@
 """BaS-Net / CoLA / ACM-Net layout: `features/{train,test}/{rgb,flow}/<video>.npy` plus `gt.json`.
 
-Each stream file is `[T, 1024]`, 16-frame snippets at 25 fps (DATA.md, layout 3). `gt.json` has
+Each stream file is `[T, 1024]`, 16-frame snippets at 25 fps (docs/DATA.md, layout 3). `gt.json` has
 string segments and no durations: durations come from `video_info` (a `{video: {"duration": s}}`
 json such as TH14_video_info.json) when given, else `T * stride`. `split_{train,test}.txt`, when
 present, choose the videos; otherwise every annotated video of the subset is used.
@@ -21,6 +21,7 @@ from iwo_tf.data.layouts.base import (
     read_lines,
     snippet_timing,
 )
+from iwo_tf.data.schema import SUBSETS
 from iwo_tf.data.validation import BadVideoError
 
 
@@ -51,7 +52,7 @@ def read(
     stride, offset = snippet_timing(snippet_frames, feature_fps)
     class_names = sorted({a["label"] for item in database.values() for a in item.get("annotations", [])})
     videos, left_out = [], []
-    for subset in ("train", "test"):
+    for subset in SUBSETS:
         features_dir = os.path.join(data_dir, "features", subset)
         if not os.path.isdir(features_dir):
             continue
