@@ -192,7 +192,10 @@ def make_dataset(
         batch_size: videos per batch (per replica when used with `input_context`).
         mask_table: a `MaskTable`; None gives all-ones masks.
         snippets_per_segment: L.
-        shuffle_buffer: elements in the shuffle buffer (training on files without dataset.json).
+        shuffle_buffer: 1 (or less) reads without shuffling records: the files, in a seeded random
+            order, interleaved record by record. Otherwise, for files without dataset.json, the
+            elements in the shuffle buffer (with dataset.json the epoch order is a full permutation
+            of blocks and needs no buffer).
         seed: shuffling and sampling seed.
         repeat: repeat forever (training with a fixed number of steps per epoch); each pass is a
             fresh permutation (and, when the record counts are known, a fresh snippet draw).
@@ -223,7 +226,8 @@ def make_dataset(
             shard_records = (count, index)
 
     autotune = tf.data.AUTOTUNE
-    table = _shard_table(files, metadata) if training else None
+    # shuffle_buffer <= 1 asks for no shuffling: the files' records interleaved in (seeded) file order.
+    table = _shard_table(files, metadata) if training and shuffle_buffer > 1 else None
     if table is not None:
         # Random access by byte offset, blocks reshuffled each epoch: see iwo_tf.data.epoch_order.
         offsets = [record_offsets(f, t["records"], t["offsets"]) for f, t in zip(files, table)]

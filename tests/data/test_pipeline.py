@@ -341,3 +341,11 @@ def test_pipeline_block_schedules_are_disjoint_and_complete(pipelines):
         assert len(file_id) > 0
         seen += [(f, s + i) for f, s, c in zip(file_id, start, count) for i in range(c)]
     assert sorted(seen) == [(f, r) for f, n in enumerate(counts) for r in range(n)]
+
+
+def test_a_shuffle_buffer_of_one_reads_the_files_interleaved_in_order(small_dataset):
+    dataset = make_dataset(small_dataset.files("train"), num_segments=K, num_classes=NUM_CLASSES, training=True, batch_size=8,
+                           seed=3, shuffle_buffer=1)
+    ids = [int(v[1:]) for v in _all(dataset)["video_id"]]
+    per_file = [ids[i::3] for i in range(3)]  # 3 shards, round-robin: each shard's records in file order
+    assert sorted(ids) == list(range(8)) and all(p == sorted(p) for p in per_file)
