@@ -139,9 +139,9 @@ def input_options() -> tf.data.Options:
     """The `tf.data.Options` of every input pipeline here: deterministic order, a private thread
     pool and no autotuning.
 
-    Why no autotuning: on a 2-core machine tf.data's autotuner settled, in about half of the runs of
-    `benchmarks/data_pipeline.py` and in every variant (read-and-parse alone included), on a
-    configuration that used one core and ran at half speed (about 135 instead of 200-270 videos/s).
+    Why no autotuning: on a 2-core machine tf.data's autotuner settled, in about half of the measured
+    runs of THUMOS-sized pipelines (plain read-and-parse included), on a configuration that used one
+    core and ran at half speed (about 135 instead of 200-270 videos/s).
     Without it each `AUTOTUNE` parallelism is the core count and every run used about 1.8 cores. The
     private pool, slightly larger than the core count, keeps the read and parse stages from starving
     each other.

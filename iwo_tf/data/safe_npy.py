@@ -2,7 +2,7 @@
 
 A plain `.npy` (numeric dtype) is read with `np.load(..., allow_pickle=False)`. An object array (the
 W-TALC joint feature file and annotation npys are these) is stored as a pickle stream, and
-`np.load(allow_pickle=True)` would let that stream call any Python function. Here the stream is
+numpy's pickle-enabled load would let that stream call any Python function. Here the stream is
 read by `_ArrayOnlyUnpickler`, which resolves exactly the globals numpy's own array pickles use
 (`numpy.core.multiarray._reconstruct` / `numpy._core.multiarray._reconstruct`, `numpy.ndarray`,
 `numpy.dtype`) and refuses every other global (`os.system`, `builtins.eval`, numpy scalars, ...)
@@ -78,8 +78,12 @@ class _ArrayOnlyUnpickler(pickle.Unpickler):
         raise UnsafeNpyError(self._path, "refused: its pickled data uses persistent ids, which plain numpy arrays never do")
 
 
-def open_regular_file(path: str):
+def open_regular_file(path: str, expected: str = "a regular .npy file"):
     """Opens `path` for binary reading without blocking; refuses anything but a regular file.
+
+    Args:
+        path: the file.
+        expected: what the file should be, for the message.
 
     Raises:
         FileNotFoundError: the file does not exist.
@@ -90,7 +94,7 @@ def open_regular_file(path: str):
         mode = os.fstat(fd).st_mode
         if not stat.S_ISREG(mode):
             kind = "a FIFO" if stat.S_ISFIFO(mode) else "a directory" if stat.S_ISDIR(mode) else "not a regular file"
-            raise UnsafeNpyError(path, f"refused: it is {kind}, expected a regular .npy file")
+            raise UnsafeNpyError(path, f"refused: it is {kind}, expected {expected}")
         return os.fdopen(fd, "rb")
     except BaseException:
         os.close(fd)

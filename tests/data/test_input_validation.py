@@ -117,3 +117,17 @@ def test_a_fifo_named_like_a_feature_file_is_refused_not_waited_on(tmp_path, rng
         signal.signal(signal.SIGALRM, previous)
     assert [s["video_id"] for s in report.skipped] == ["vid2"]
     assert load_dataset_info(report.output_dir).num_videos("train") + load_dataset_info(report.output_dir).num_videos("test") == 3
+
+
+def test_a_fifo_named_like_an_annotation_file_is_refused(tmp_path, rng):
+    args = _anet(tmp_path, rng)
+    os.remove(args["annotation_files"][0])
+    os.mkfifo(args["annotation_files"][0])
+    previous = signal.signal(signal.SIGALRM, lambda *_: (_ for _ in ()).throw(TimeoutError("blocked on the FIFO")))
+    signal.alarm(60)
+    try:
+        with pytest.raises(UserInputError, match="FIFO, expected a regular file"):
+            _run("activitynet", tmp_path, args)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)

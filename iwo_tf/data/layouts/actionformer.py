@@ -11,7 +11,14 @@ import json
 import math
 
 from iwo_tf.data import validation
-from iwo_tf.data.layouts.base import LayoutContents, SourceVideo, canonical_subset, match_annotations_and_features, per_video_features
+from iwo_tf.data.layouts.base import (
+    LayoutContents,
+    SourceVideo,
+    canonical_subset,
+    match_annotations_and_features,
+    open_input_text,
+    per_video_features,
+)
 from iwo_tf.data.validation import BadVideoError
 
 
@@ -35,7 +42,7 @@ def read(annotations_json: str, features_dir: str, *, clip_frames: float = 16, c
         clip_frames: frames per clip.
         clip_stride_frames: frames between clip starts.
     """
-    with open(annotations_json) as f:
+    with open_input_text(annotations_json) as f:
         database = json.load(f)["database"]
     # Class indices: ActionFormer's own label_id where present (alphabetical for THUMOS14).
     by_id = {}

@@ -28,6 +28,7 @@ from iwo_tf.data.layouts.base import (
     SourceVideo,
     canonical_subset,
     match_annotations_and_features,
+    open_input_text,
     per_video_features,
     read_lines,
     snippet_timing,
@@ -52,7 +53,7 @@ def _subset_from_name(path: str) -> str:
 
 def _read_csv(path: str, database: dict) -> None:
     subset = _subset_from_name(path)
-    with open(path, newline="") as f:
+    with open_input_text(path, newline="") as f:
         for number, row in enumerate(csv.DictReader(f), 2):
             video = row["video-name"]
             item = database.setdefault(video, {"subset": subset, "duration": row["video-duration"], "annotations": [], "file": path})
@@ -67,7 +68,7 @@ def _read_csv(path: str, database: dict) -> None:
 
 
 def _read_json(path: str, database: dict) -> None:
-    with open(path) as f:
+    with open_input_text(path) as f:
         entries = json.load(f)["database"]
     for video, entry in entries.items():
         subset = canonical_subset(entry["subset"], _JSON_SUBSETS)
@@ -153,7 +154,7 @@ def read(
 def load_class_list(path: str) -> list:
     """A class list from a JSON list or a text file with one name per line."""
     if path.endswith(".json"):
-        with open(path) as f:
+        with open_input_text(path) as f:
             names = json.load(f)
         if not isinstance(names, list):
             raise ValueError(f"{path}: expected a JSON list of class names")

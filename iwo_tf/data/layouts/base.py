@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import io
 import math
 import os
 from typing import Callable, Dict, List, Optional, Sequence
@@ -9,7 +10,7 @@ from typing import Callable, Dict, List, Optional, Sequence
 import numpy as np
 
 from iwo_tf.data import validation
-from iwo_tf.data.safe_npy import load_npy
+from iwo_tf.data.safe_npy import load_npy, open_regular_file
 from iwo_tf.data.validation import BadVideoError
 from iwo_tf.errors import UserInputError
 
@@ -194,8 +195,17 @@ def match_annotations_and_features(
     return pairs, left_out
 
 
+def open_input_text(path: str, newline: Optional[str] = None):
+    """Opens an input text file (annotations, lists) for reading; a FIFO or device is refused, not waited on.
+
+    Raises:
+        FileNotFoundError: no such file. UnsafeNpyError (a UserInputError): not a regular file.
+    """
+    return io.TextIOWrapper(open_regular_file(path, "a regular file"), encoding="utf-8", newline=newline)
+
+
 def read_lines(path: str) -> List[str]:
-    with open(path) as f:
+    with open_input_text(path) as f:
         return [line.strip() for line in f if line.strip()]
 
 

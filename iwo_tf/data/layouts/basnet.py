@@ -17,6 +17,7 @@ from iwo_tf.data.layouts.base import (
     SourceVideo,
     canonical_subset,
     match_annotations_and_features,
+    open_input_text,
     per_video_features,
     read_lines,
     snippet_timing,
@@ -43,11 +44,11 @@ def read(
         feature_fps: frame rate the features were extracted at.
     """
     gt_json = gt_json or os.path.join(data_dir, "gt.json")
-    with open(gt_json) as f:
+    with open_input_text(gt_json) as f:
         database = json.load(f)["database"]
     durations = {}
     if video_info_json:
-        with open(video_info_json) as f:
+        with open_input_text(video_info_json) as f:
             durations = {video: item["duration"] for video, item in json.load(f).items() if "duration" in item}
     stride, offset = snippet_timing(snippet_frames, feature_fps)
     class_names = sorted({a["label"] for item in database.values() for a in item.get("annotations", [])})
