@@ -238,7 +238,8 @@ def make_dataset(
         )
     else:
         file_dataset = tf.data.Dataset.from_tensor_slices(files)
-        if training and len(files) > 1:
+        # Pipelines that split records must see the files in the same order: without a shared seed, none.
+        if training and len(files) > 1 and not (shard_records is not None and seed is None):
             file_dataset = file_dataset.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
         records = file_dataset.interleave(
             tf.data.TFRecordDataset,

@@ -283,13 +283,13 @@ def test_records_from_reads_a_run_of_records_at_an_offset(small_dataset):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("num_pipelines", [2, 5])
-def test_training_pipelines_split_the_videos_without_overlap_whatever_their_seeds(small_dataset, num_pipelines):
+@pytest.mark.parametrize("num_pipelines, shuffle_buffer", [(2, 256), (5, 256), (5, 1)])
+def test_training_pipelines_split_the_videos_without_overlap_whatever_their_seeds(small_dataset, num_pipelines, shuffle_buffer):
     seen = []
     for index in range(num_pipelines):
         context = tf.distribute.InputContext(num_input_pipelines=num_pipelines, input_pipeline_id=index, num_replicas_in_sync=num_pipelines)
         dataset = make_dataset(small_dataset.files("train"), num_segments=K, num_classes=NUM_CLASSES, training=True, batch_size=2,
-                               input_context=context, seed=None)
+                               input_context=context, seed=None, shuffle_buffer=shuffle_buffer)
         ids = [v for b in dataset.as_numpy_iterator() for v in b["video_id"]]
         assert ids, f"pipeline {index} of {num_pipelines} got no data"
         seen.extend(ids)
