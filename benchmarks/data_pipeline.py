@@ -1,23 +1,22 @@
-"""Input pipeline throughput against the read-and-parse limit on the same TFRecord files.
+"""Input pipeline cost per record against the records per shard, with a sequential pass as yardstick.
 
-    python benchmarks/data_pipeline.py [--num_videos=120] [--output=benchmarks/results/data_pipeline.json]
+    python benchmarks/data_pipeline.py [--sizes=1000,4000,8000,16000] [--repeats=3] [--output=benchmarks/results/data_pipeline.json]
 
-Writes a THUMOS-sized synthetic dataset (2 x 1024-d streams, 50..3000 snippets per video, 4 shards),
-then times, over the same files and after one warm-up pass each (page cache):
+For each size n it writes a one-shard dataset of n small records (T=64 snippets, D=64: the disk is
+spared, the per-record overheads show) and times, in the same process and alternating, after one
+warm-up pass each (page cache, tracing):
 
-* `parse`: read + parse only (interleaved TFRecord reads, `parse_video` in parallel): the limit;
-* `pipeline`: the full training pipeline `make_dataset(training=True)`: shuffle the record indices,
-  read each record by its index, parse, resample to K=400 segments (3 random snippets each), mask
-  lookup by video id, batch, prefetch.
+* `epoch`: one training epoch as the trainer reads it: `make_dataset(training=True)` (records in a
+  fresh random order, read by byte offset in blocks, parse, resample to K segments with random
+  snippet draws, batch);
+* `sequential`: the yardstick, one pass over the same file in file order:
+  `make_dataset(training=False)` (sequential TFRecord read, the same parse, interval-mean resample
+  and batch).
 
-Every variant runs with the project's `input_options()` (no tf.data autotuning: with it, about half
-of the runs of every variant, the parse limit included, used one of 2 cores at half speed). Besides
-videos/s, each run records the CPU cores the process used (process CPU time / wall time).
-
-Each timed run reads `--epochs` passes over the files (the pipeline as the trainer uses it: repeat,
-full batches, shuffle buffer 1024); runs alternate, `--repeats` of each, and the median is reported. Target: pipeline >= 85% of parse.
+It prints and saves microseconds per record of each and their ratio. Targets (issue 13): the epoch
+cost flat in n, and at 8,000 records within 3x the sequential pass. Every pipeline runs with the
+project's `input_options()` (no autotuning, a private thread pool).
 """
-import argparse
 import json
 import os
 import platform
@@ -29,114 +28,96 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
+from absl import app, flags  # noqa: E402
 
+from iwo_tf.data import epoch_order  # noqa: E402
 from iwo_tf.data.dataset_info import load_dataset_info  # noqa: E402
-from iwo_tf.data.masks import MaskTable  # noqa: E402
-from iwo_tf.data.pipeline import input_options, make_dataset  # noqa: E402
-from iwo_tf.data.schema import parse_video  # noqa: E402
-from iwo_tf.data.synthetic import generate_synthetic_dataset  # noqa: E402
+from iwo_tf.data.dataset_writer import DatasetWriter  # noqa: E402
+from iwo_tf.data.pipeline import make_dataset  # noqa: E402
+from iwo_tf.data.schema import VideoRecord  # noqa: E402
+from iwo_tf.io import write_json_atomic  # noqa: E402
 
-TARGET = 0.85
+FLAGS = flags.FLAGS
+flags.DEFINE_list("sizes", ["1000", "4000", "8000", "16000"], "Records per shard to measure.")
+flags.DEFINE_integer("snippets", 64, "T of every record.")
+flags.DEFINE_integer("feature_dim", 64, "D of every record.")
+flags.DEFINE_integer("num_segments", 64, "K.")
+flags.DEFINE_integer("batch_size", 16, "Videos per batch.")
+flags.DEFINE_integer("repeats", 3, "Timed runs of each variant per size (median reported).")
+flags.DEFINE_integer("max_block_records", epoch_order.MAX_BLOCK_RECORDS,
+                     "Largest block of consecutive records read from one offset (1 = every record read by its own offset).")
+flags.DEFINE_string("data_dir", None, "Keep the generated datasets here (default: a temporary folder).")
+flags.DEFINE_string("output", os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "data_pipeline.json"),
+                    "Where to save the figures (JSON).")
 
-
-def parse_only(files, feature_dim, epochs):
-    records = tf.data.Dataset.from_tensor_slices(files).interleave(
-        tf.data.TFRecordDataset, cycle_length=min(len(files), 4), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
-    )
-    return records.repeat(epochs).map(lambda s: parse_video(s, feature_dim=feature_dim), num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE).with_options(input_options())
-
-
-def videos_per_second(dataset, count_of):
-    start, cpu = time.perf_counter(), time.process_time()
-    videos = 0
-    for element in dataset:
-        videos += count_of(element)
-    wall = time.perf_counter() - start
-    return videos / wall, videos, (time.process_time() - cpu) / wall
+TARGET_RATIO_AT_8000 = 3.0
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--output", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "data_pipeline.json"))
-    parser.add_argument("--data_dir", default=None, help="reuse/keep the generated dataset here (default: a temporary folder)")
-    parser.add_argument("--num_videos", type=int, default=120)
-    parser.add_argument("--num_segments", type=int, default=400)
-    parser.add_argument("--batch_size", type=int, default=16)
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--epochs", type=int, default=3, help="passes over the files per timed run (steady state)")
-    args = parser.parse_args()
+def write_shard(path, count, snippets, feature_dim):
+    """A one-shard dataset of `count` records, unless it is already there."""
+    if os.path.isdir(path):
+        return load_dataset_info(path)
+    rng = np.random.default_rng(count)
+    with DatasetWriter(path, ["a", "b"], [feature_dim], {"train": 1}) as writer:
+        for i in range(count):
+            features = rng.normal(size=(snippets, feature_dim)).astype(np.float32)
+            writer.add(VideoRecord(f"video_{i:06d}", "train", [i % 2], snippets * 0.5, 0.5, features))
+    return load_dataset_info(path)
 
-    data_dir = args.data_dir or os.path.join(tempfile.mkdtemp(prefix="iwo-bench-"), "thumos_sized")
-    if not os.path.isdir(data_dir):
-        start = time.perf_counter()
-        generate_synthetic_dataset(
-            data_dir, seed=0, num_classes=20, stream_dims=(1024, 1024), num_train=args.num_videos, num_test=0,
-            min_snippets=50, max_snippets=3000, shards_per_subset=4,
-        )
-        print(f"generated {args.num_videos} videos in {time.perf_counter() - start:.1f} s -> {data_dir}")
-    info = load_dataset_info(data_dir)
-    files = info.files("train")
-    gigabytes = sum(os.path.getsize(f) for f in files) / 1e9
-    video_ids = json.load(open(info.ground_truth_path))["database"].keys()
-    mask_table = MaskTable(sorted(video_ids), args.num_segments)
 
-    num_videos = info.num_videos("train")
+def microseconds_per_record(dataset):
+    start = time.perf_counter()
+    records = 0
+    for batch in dataset:
+        records += int(batch["video_id"].shape[0])
+    return (time.perf_counter() - start) / records * 1e6, records
 
-    def pipeline():
-        # As the trainer uses it: repeat=True, full batches; as many videos as the parse runs read.
-        dataset = make_dataset(
-            files, num_segments=args.num_segments, num_classes=info.num_classes, training=True, batch_size=args.batch_size,
-            mask_table=mask_table, shuffle_buffer=1024, seed=0, repeat=True, drop_remainder=True,
-        )
-        return dataset.take(args.epochs * num_videos // args.batch_size)
 
-    def pipeline_test_mode():
-        # Evaluation / winners-out removal passes: interval means, no shuffle.
-        dataset = make_dataset(files, num_segments=args.num_segments, num_classes=info.num_classes, training=False,
-                               batch_size=args.batch_size, mask_table=mask_table)
-        return dataset.repeat(args.epochs)
+def main(argv):
+    del argv
+    epoch_order.MAX_BLOCK_RECORDS = FLAGS.max_block_records
+    root = FLAGS.data_dir or tempfile.mkdtemp(prefix="iwo-data-bench-")
+    rows = []
+    for size in [int(s) for s in FLAGS.sizes]:
+        info = write_shard(os.path.join(root, f"records_{size}"), size, FLAGS.snippets, FLAGS.feature_dim)
+        files = info.files("train")
 
-    runs = {"parse": [], "pipeline": [], "pipeline_test_mode": []}
-    cores = {name: [] for name in runs}
-    counts = {}
-    for repeat in range(args.repeats + 1):  # the first round warms the page cache and the tracing
-        for name, make, count_of in (
-            ("parse", lambda: parse_only(files, info.feature_dim, args.epochs), lambda e: 1),
-            ("pipeline", pipeline, lambda e: int(e["video_id"].shape[0])),
-            ("pipeline_test_mode", pipeline_test_mode, lambda e: int(e["video_id"].shape[0])),
-        ):
-            rate, counts[name], used = videos_per_second(make(), count_of)
-            if repeat:
-                runs[name].append(rate)
-                cores[name].append(used)
-            print(f"{'warm-up' if not repeat else f'run {repeat}'}: {name:18s} {rate:7.1f} videos/s  {used:4.2f} cores")
-    parse_rate, pipeline_rate = statistics.median(runs["parse"]), statistics.median(runs["pipeline"])
-    test_rate = statistics.median(runs["pipeline_test_mode"])
+        def variant(training, seed=[0]):  # noqa: B006 - a new seed (a new order) per epoch, as the trainer does
+            seed[0] += 1
+            return make_dataset(files, num_segments=FLAGS.num_segments, num_classes=info.num_classes, training=training,
+                                batch_size=FLAGS.batch_size, seed=seed[0])
+
+        timings = {"epoch": [], "sequential": []}
+        for repeat in range(FLAGS.repeats + 1):  # round 0 warms the page cache and the tracing
+            for name, training in (("epoch", True), ("sequential", False)):
+                cost, records = microseconds_per_record(variant(training))
+                assert records == size, (name, records, size)
+                if repeat:
+                    timings[name].append(cost)
+        epoch, sequential = statistics.median(timings["epoch"]), statistics.median(timings["sequential"])
+        rows.append({"records_per_shard": size, "epoch_us_per_record": epoch, "sequential_us_per_record": sequential,
+                     "ratio": epoch / sequential, "runs": timings})
+        print(f"{size:6d} records/shard: epoch {epoch:7.1f} us/record, sequential {sequential:7.1f} us/record, ratio {epoch / sequential:4.2f}",
+              flush=True)
+    at_8000 = [r["ratio"] for r in rows if r["records_per_shard"] == 8000]
     result = {
-        "parse_videos_per_s": round(parse_rate, 2),
-        "pipeline_videos_per_s": round(pipeline_rate, 2),
-        "pipeline_over_parse": round(pipeline_rate / parse_rate, 3),
-        "pipeline_test_mode_videos_per_s": round(test_rate, 2),
-        "pipeline_test_mode_over_parse": round(test_rate / parse_rate, 3),
-        "target": TARGET,
-        "meets_target": pipeline_rate / parse_rate >= TARGET,
-        "runs": {k: [round(v, 2) for v in vs] for k, vs in runs.items()},
-        "cores_used": {k: [round(v, 2) for v in vs] for k, vs in cores.items()},
-        "videos_per_pass": counts,
-        "dataset": {"videos": info.num_videos("train"), "files": len(files), "gigabytes": round(gigabytes, 3),
-                    "snippets": info.subsets["train"]["num_snippets"], "feature_dim": info.feature_dim},
-        "epochs_per_run": args.epochs,
-        "pipeline": {"num_segments": args.num_segments, "batch_size": args.batch_size, "snippets_per_segment": 3, "mask_lookup": True},
+        "rows": rows,
+        "target": f"ratio at 8000 records <= {TARGET_RATIO_AT_8000}, epoch cost flat in the records per shard",
+        "ratio_at_8000": at_8000[0] if at_8000 else None,
+        "max_block_records": FLAGS.max_block_records,
+        "record": {"snippets": FLAGS.snippets, "feature_dim": FLAGS.feature_dim, "num_segments": FLAGS.num_segments,
+                   "batch_size": FLAGS.batch_size},
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "tensorflow": tf.__version__},
         "command": " ".join([os.path.relpath(sys.argv[0])] + sys.argv[1:]),
     }
-    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
-    with open(args.output, "w") as f:
-        json.dump(result, f, indent=1)
-    print(f"parse {parse_rate:.1f} videos/s, pipeline {pipeline_rate:.1f} videos/s = {pipeline_rate / parse_rate:.0%} of the limit "
-          f"(target {TARGET:.0%}); test mode {test_rate:.1f} videos/s = {test_rate / parse_rate:.0%} -> {args.output}")
+    write_json_atomic(FLAGS.output, result)
+    if at_8000:
+        verdict = "met" if at_8000[0] <= TARGET_RATIO_AT_8000 else "NOT met"
+        print(f"ratio at 8000 records: {at_8000[0]:.2f} (target <= {TARGET_RATIO_AT_8000}: {verdict})")
+    print(f"-> {FLAGS.output}")
 
 
 if __name__ == "__main__":
-    main()
+    app.run(main)

@@ -11,23 +11,25 @@ ActivityNet1.3 thresholds). ``--subset`` is compared exactly with each video's `
 ActionFormer: ``Validation``/``Test``; BaS-Net: ``train``/``test``; ActivityNet: ``validation``); empty
 means every ground-truth video. The output JSON holds ``tiou_thresholds``, ``mAP`` (fractions, in
 threshold order), ``average_mAP``, ``per_class_ap`` and diagnostics; it is written atomically.
-Exit status: 0 on success, 1 on bad input (a one-line message on stderr).
+At most ``MAX_TIOU_THRESHOLDS`` (1000) thresholds. Exit status: 0 on success, 2 on bad input (``error:``
+and a one-line message on stderr naming the file and the problem, no traceback).
 """
 from __future__ import annotations
 
-import sys
 from typing import Iterable, Optional, Sequence, Tuple, Union
 
 import numpy as np
 from absl import app, flags
 
+from iwo_tf.errors import UserInputError, exit_on_user_error
 from iwo_tf.evaluation.detection_map import (
     ACTIVITYNET_TIOU_THRESHOLDS,
+    MAX_TIOU_THRESHOLDS,
     THUMOS14_TIOU_THRESHOLDS,
     DetectionMapResult,
     compute_detection_map,
 )
-from iwo_tf.evaluation.results_json import ResultsFormatError, load_json, write_json_atomic
+from iwo_tf.evaluation.results_json import load_json, write_json_atomic
 
 __all__ = ["TIOU_PRESETS", "parse_tiou_thresholds", "evaluate_files", "main"]
 
@@ -45,20 +47,23 @@ def parse_tiou_thresholds(spec: Union[str, Sequence[float]]) -> Tuple[float, ...
     if isinstance(spec, str):
         text = spec.strip().lower()
         if not text:
-            raise ValueError("empty tIoU threshold specification")
+            raise UserInputError("empty tIoU threshold specification")
         if text in TIOU_PRESETS:
             values = TIOU_PRESETS[text]
         elif ":" in text:
             parts = text.split(":")
             if len(parts) != 3:
-                raise ValueError(f"tIoU range must be start:step:stop, got {spec!r}")
+                raise UserInputError(f"tIoU range must be start:step:stop, got {spec!r}")
             try:
                 start, step, stop = (float(p) for p in parts)
             except ValueError as e:
-                raise ValueError(f"tIoU range must be start:step:stop numbers, got {spec!r}") from e
+                raise UserInputError(f"tIoU range must be start:step:stop numbers, got {spec!r}") from e
             if not step > 0 or stop < start:
-                raise ValueError(f"tIoU range needs step > 0 and stop >= start, got {spec!r}")
-            count = int(np.floor((stop - start) / step + 1e-9)) + 1
+                raise UserInputError(f"tIoU range needs step > 0 and stop >= start, got {spec!r}")
+            count = (stop - start) / step + 1e-9
+            if not np.isfinite(count) or count >= MAX_TIOU_THRESHOLDS:
+                raise UserInputError(f"tIoU range {spec!r} gives more than {MAX_TIOU_THRESHOLDS} thresholds")
+            count = int(np.floor(count)) + 1
             end = start + (count - 1) * step
             if abs(end - stop) <= 1e-9:
                 end = stop  # as np.linspace(start, stop, count), e.g. 0.5:0.05:0.95 == linspace(0.5, 0.95, 10)
@@ -67,17 +72,21 @@ def parse_tiou_thresholds(spec: Union[str, Sequence[float]]) -> Tuple[float, ...
             try:
                 values = tuple(float(v) for v in text.split(","))
             except ValueError as e:
-                raise ValueError(
+                raise UserInputError(
                     f"bad tIoU thresholds {spec!r}: expected a comma-separated list, start:step:stop, "
                     f"or one of {sorted(TIOU_PRESETS)}"
                 ) from e
     else:
         values = tuple(float(v) for v in spec)
+        if len(values) > MAX_TIOU_THRESHOLDS:
+            raise UserInputError(f"{len(values)} tIoU thresholds; at most {MAX_TIOU_THRESHOLDS} are evaluated")
     if not values:
-        raise ValueError("no tIoU thresholds")
+        raise UserInputError("no tIoU thresholds")
+    if len(values) > MAX_TIOU_THRESHOLDS:
+        raise UserInputError(f"{len(values)} tIoU thresholds; at most {MAX_TIOU_THRESHOLDS} are evaluated")
     for v in values:
         if not (0.0 <= v <= 1.0):
-            raise ValueError(f"tIoU thresholds must be in [0, 1], got {v!r} in {spec!r}")
+            raise UserInputError(f"tIoU thresholds must be in [0, 1], got {v!r} in {spec!r}")
     return values
 
 
@@ -140,9 +149,8 @@ def main(argv):
             output_path=FLAGS.output or None,
             strip_v_prefix=FLAGS.strip_v_prefix,
         )
-    except (ResultsFormatError, ValueError, OSError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+    except OSError as e:
+        raise UserInputError(f"{e.filename or FLAGS.output}: {e.strerror or e}") from e
     subset = "all videos" if result.subset is None else f"subset {result.subset!r}"
     print(
         f"{subset}: {len(result.class_names)} classes, {result.num_ground_truth} ground-truth instances in "
@@ -162,7 +170,7 @@ def main(argv):
 
 def run():
     flags.mark_flags_as_required(["ground_truth", "predictions"])
-    app.run(main)
+    app.run(lambda argv: exit_on_user_error(main, argv))
 
 
 if __name__ == "__main__":

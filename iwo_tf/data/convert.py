@@ -33,21 +33,23 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-import sys
+import os
 from typing import Optional, Sequence
 
 import numpy as np
 
 from iwo_tf.data import validation
 from iwo_tf.data.dataset_writer import DatasetWriter, shard_count
-from iwo_tf.data.layouts import activitynet, actionformer, basnet, thumos14_original, wtalc
+from iwo_tf.data.layouts import activitynet
 from iwo_tf.data.layouts.base import LayoutContents, SourceVideo
+from iwo_tf.data.layouts.registry import LAYOUT_NAMES, THUMOS14_LAYOUTS, get_layout
 from iwo_tf.data.layouts.thumos14_quirks import Thumos14Quirks, apply_quirks
-from iwo_tf.data.schema import VideoRecord
+from iwo_tf.data.schema import SUBSETS, VideoRecord
 from iwo_tf.data.validation import BadVideoError
+from iwo_tf.errors import UserInputError, exit_on_user_error
 
-LAYOUTS = ("wtalc", "actionformer", "basnet", "thumos14_original", "activitynet")
-THUMOS14_LAYOUTS = ("wtalc", "actionformer", "basnet", "thumos14_original")
+LAYOUTS = LAYOUT_NAMES  # the registry's names (iwo_tf.data.layouts.registry)
+__all__ = ["LAYOUTS", "THUMOS14_LAYOUTS", "ConversionReport", "convert", "input_paths", "read_layout"]
 
 
 @dataclasses.dataclass
@@ -81,24 +83,31 @@ class ConversionReport:
 
 def read_layout(layout: str, **reader_args) -> LayoutContents:
     """Reads one public layout; `reader_args` are the keyword arguments of that layout's `read`."""
-    readers = {
-        "wtalc": wtalc.read,
-        "actionformer": actionformer.read,
-        "basnet": basnet.read,
-        "thumos14_original": thumos14_original.read,
-        "activitynet": activitynet.read,
-    }
-    if layout not in readers:
-        raise ValueError(f"unknown layout {layout!r}; one of {LAYOUTS}")
-    return readers[layout](**reader_args)
+    return get_layout(layout).read(**reader_args)
 
 
-def _check_policy(name: str, value: str, allowed=("skip", "error")) -> None:
-    if value not in allowed:
-        raise ValueError(f"{name}={value!r}; expected one of {allowed}")
+def input_paths(reader_args: dict) -> list:
+    """Every existing file or folder named by a layout reader's arguments (the conversion's inputs)."""
+    paths = []
+    for value in reader_args.values():
+        for item in value if isinstance(value, (list, tuple)) else [value]:
+            if isinstance(item, (str, os.PathLike)) and os.path.lexists(item):
+                paths.append(os.fspath(item))
+    return paths
+
+
+def _check_policy(name: str, value: str) -> None:
+    if value not in validation.POLICIES:
+        raise UserInputError(f"{name}={value!r}; expected one of {validation.POLICIES}")
 
 
 def _record_for(video: SourceVideo, class_index: dict, stream_dims: Sequence[int]) -> VideoRecord:
+    if video.problem is not None:
+        raise video.problem
+    timing_path = video.timing_path or video.annotation_path
+    duration, stride, offset = validation.check_timing(
+        duration=video.duration, stride=video.snippet_stride_sec, offset=video.snippet_offset_sec, video_id=video.video_id, path=timing_path
+    )
     try:
         features = video.features.load()
     except BadVideoError:
@@ -111,17 +120,20 @@ def _record_for(video: SourceVideo, class_index: dict, stream_dims: Sequence[int
         if not (np.isfinite(start) and np.isfinite(end)) or end < start:
             raise BadVideoError(validation.BAD_ANNOTATION, video.video_id, video.annotation_path, f"{label} segment [{start}, {end}] ends before it starts")
     num_snippets = features.shape[0]
-    stride = video.snippet_stride_sec
     if stride is None:  # fit to the video's duration
-        stride = float(video.duration) / num_snippets
-    duration = video.duration if video.duration is not None else video.snippet_offset_sec + num_snippets * stride
+        if not duration:
+            raise BadVideoError(validation.BAD_TIMING, video.video_id, timing_path, f"duration {duration} cannot be spread over {num_snippets} snippets")
+        stride = duration / num_snippets
+    if duration is None:
+        duration = offset + num_snippets * stride
+    duration, stride, offset = validation.check_timing(duration=duration, stride=stride, offset=offset, video_id=video.video_id, path=timing_path)
     return VideoRecord(
         video_id=video.video_id,
         subset=video.subset,
         labels=sorted(set(labels)),
-        duration=float(duration),
-        snippet_stride_sec=float(stride),
-        snippet_offset_sec=float(video.snippet_offset_sec),
+        duration=duration,
+        snippet_stride_sec=stride,
+        snippet_offset_sec=offset,
         features=features,
         stream_dims=list(stream_dims),
         gt_segments=[[s, e] for _, s, e in video.annotations],
@@ -189,7 +201,7 @@ def convert(
         if left_out_policy.get(error.reason, "skip") == "error":
             raise error
     counts = collections.Counter(v.subset for v in contents.videos)
-    shards = {subset: shard_count(counts[subset], num_shards) for subset in ("train", "test") if counts[subset]}
+    shards = {subset: shard_count(counts[subset], num_shards) for subset in SUBSETS if counts[subset]}
     if not shards:
         raise ValueError(f"{layout}: no video has both annotations and features ({len(contents.left_out)} left out)")
     source = {"layout": layout, "reader_args": {k: str(v) for k, v in reader_args.items()}, "notes": contents.notes,
@@ -198,7 +210,8 @@ def convert(
         from keras.utils import Progbar
 
         bar = Progbar(len(contents.videos), unit_name="video")
-    with DatasetWriter(output_dir, class_names, stream_dims, shards, overwrite=overwrite, source=source) as writer:
+    with DatasetWriter(output_dir, class_names, stream_dims, shards, overwrite=overwrite, source=source,
+                       inputs=input_paths(reader_args)) as writer:
         for error, subset in contents.left_out:
             writer.skip(error, subset)
         for done, video in enumerate(contents.videos, 1):
@@ -218,15 +231,17 @@ def convert(
 def _define_flags():
     from absl import flags
 
-    flags.DEFINE_enum("layout", None, LAYOUTS, "Which public layout the input is in (see DATA.md).")
+    flags.DEFINE_enum("layout", None, LAYOUTS, "Which public layout the input is in (see docs/DATA.md): "
+                      + "; ".join(f"{name}: {get_layout(name).summary}" for name in LAYOUTS) + ".")
     flags.DEFINE_string("output", None, "Directory to create (converted dataset).")
     flags.DEFINE_bool("overwrite", False, "Replace an existing output directory.")
     flags.DEFINE_list("stream_dims", ["1024", "1024"], "Width of each feature stream, RGB first.")
     flags.DEFINE_string("class_list", None, "Class list overriding the layout's (JSON list or one name per line).")
     flags.DEFINE_integer("num_shards", 8, "TFRecord files per subset (>= number of training workers).")
-    flags.DEFINE_enum("on_missing_features", "skip", ["skip", "error"], "Annotated video without a feature file.")
-    flags.DEFINE_enum("on_unannotated_features", "skip", ["skip", "error"], "Feature file without annotations.")
-    flags.DEFINE_enum("on_bad_video", "error", ["error", "skip"], "Wrong width, NaN/Inf, zero snippets, unknown label, bad segment.")
+    flags.DEFINE_enum("on_missing_features", "skip", validation.POLICIES, "Annotated video without a feature file.")
+    flags.DEFINE_enum("on_unannotated_features", "skip", validation.POLICIES, "Feature file without annotations.")
+    flags.DEFINE_enum("on_bad_video", "error", validation.POLICIES,
+                      "Wrong width, NaN/Inf, non-numeric dtype, zero snippets, bad fps or duration, unknown label, bad segment.")
     flags.DEFINE_bool("progress", True, "Show a progress bar.")
     # Layout inputs.
     flags.DEFINE_string("features_npy", None, "wtalc: the <Dataset>-<Feature>-JOINTFeatures.npy file.")
@@ -248,36 +263,13 @@ def _define_flags():
     flags.mark_flags_as_required(["layout", "output"])
 
 
-def _reader_args(f) -> dict:
-    layout = f.layout
-    if layout == "wtalc":
-        return {"features_npy": f.features_npy, "annotations_dir": f.annotations_dir, "snippet_frames": f.snippet_frames, "feature_fps": f.feature_fps}
-    if layout == "actionformer":
-        return {"annotations_json": _one(f.annotations, "--annotations"), "features_dir": f.features_dir,
-                "clip_frames": f.clip_frames, "clip_stride_frames": f.clip_stride_frames}
-    if layout == "basnet":
-        return {"data_dir": f.data_dir, "gt_json": f.annotations[0] if f.annotations else None, "video_info_json": f.video_info,
-                "snippet_frames": f.snippet_frames, "feature_fps": f.feature_fps}
-    if layout == "thumos14_original":
-        return {"annotations_dir": f.annotations_dir, "features_dir": f.features_dir, "include_ambiguous": f.thumos14_include_ambiguous,
-                "video_info_json": f.video_info, "snippet_frames": f.snippet_frames, "feature_fps": f.feature_fps}
-    return {"annotation_files": list(f.annotations), "features_dir": f.features_dir, "split_files": list(f.split_files),
-            "snippet_frames": f.snippet_frames, "feature_fps": f.feature_fps, "fit_to_duration": f.fit_to_duration}
-
-
-def _one(values, name):
-    if len(values) != 1:
-        raise ValueError(f"{name} takes exactly one file here, got {values}")
-    return values[0]
-
-
 def main(argv):
     from absl import flags
 
     del argv
     f = flags.FLAGS
-    class_list = activitynet.load_class_list(f.class_list) if f.class_list else None
     try:
+        class_list = activitynet.load_class_list(f.class_list) if f.class_list else None
         report = convert(
             f.layout,
             f.output,
@@ -290,11 +282,10 @@ def main(argv):
             thumos14=Thumos14Quirks(tuple(f.thumos14_drop_test_videos), f.thumos14_cliffdiving_is_diving, f.thumos14_include_ambiguous),
             overwrite=f.overwrite,
             progress=f.progress,
-            **_reader_args(f),
+            **get_layout(f.layout).args_from_flags(f),
         )
-    except (BadVideoError, FileNotFoundError, FileExistsError, ValueError) as error:
-        print(f"conversion failed, nothing written: {error}", file=sys.stderr)
-        return 1
+    except (OSError, ValueError) as error:  # BadVideoError and every UserInputError are ValueErrors
+        raise UserInputError(f"conversion failed, nothing written: {error}") from None
     print(report.summary())
     return 0
 
@@ -303,4 +294,4 @@ if __name__ == "__main__":
     from absl import app
 
     _define_flags()
-    app.run(main)
+    app.run(lambda argv: exit_on_user_error(main, argv))

@@ -7,44 +7,32 @@ A converted dataset directory holds:
 * `classes.txt`: one class name per line, the class index is the line number (from 0);
 * `ground_truth.json`: the ground truth in ActivityNet format (what the official evaluator reads);
 * `dataset.json`: metadata, written last: class count, feature and stream widths, per-subset video,
-  instance and snippet counts, shard names with their record counts and byte sizes (used to detect
-  truncated files), and every skipped video with its reason.
+  instance and snippet counts, shard names with their record counts, byte sizes (used to detect
+  truncated files) and the byte offset of every record (`record_offsets_per_file`, for random access
+  by `iwo_tf.data.record_index`), and every skipped video with its reason.
 
-Everything is written into a hidden sibling directory that is renamed to the output path at the end,
-so an interrupted conversion never leaves a directory that looks complete.
+Everything is written into a hidden sibling directory (`iwo_tf.data.staging`) that is renamed to the
+output path at the end, so an interrupted conversion never leaves a directory that looks complete. The
+output path is never a symbolic link or an input, and `overwrite` only ever replaces a converted
+dataset. Leftovers of killed conversions are removed when provably stale, otherwise reported.
 """
 from __future__ import annotations
 
 import collections
-import json
 import os
-import shutil
-import uuid
+import sys
 from typing import Mapping, Optional, Sequence
 
 import tensorflow as tf
 
 from iwo_tf.data import validation
+from iwo_tf.data.dataset_format import CLASSES_TXT, DATASET_JSON, FORMAT_NAME, FORMAT_VERSION, GROUND_TRUTH_JSON, shard_name
+from iwo_tf.data.record_index import RECORD_OVERHEAD_BYTES
 from iwo_tf.data.schema import SUBSETS, VideoRecord, serialize_video
+from iwo_tf.data.staging import StagingDirectory, check_output_path, clean_stale_staging
+from iwo_tf.io import write_json_atomic, write_text_atomic
 
-FORMAT_NAME = "iwo-tf-video-tfrecords"
-FORMAT_VERSION = 1
-DATASET_JSON = "dataset.json"
-CLASSES_TXT = "classes.txt"
-GROUND_TRUTH_JSON = "ground_truth.json"
-
-
-def shard_name(subset: str, index: int, count: int) -> str:
-    return f"{subset}-{index:05d}-of-{count:05d}.tfrecord"
-
-
-def write_json_atomically(path: str, document) -> None:
-    """Writes JSON next to `path` and renames it into place (readers never see half a file)."""
-    temporary = f"{path}.tmp-{uuid.uuid4().hex[:8]}"
-    with open(temporary, "w") as f:
-        json.dump(document, f, indent=1, sort_keys=False)
-        f.write("\n")
-    os.replace(temporary, path)
+__all__ = ["CLASSES_TXT", "DATASET_JSON", "FORMAT_NAME", "FORMAT_VERSION", "GROUND_TRUTH_JSON", "DatasetWriter", "shard_count", "shard_name"]
 
 
 class DatasetWriter:
@@ -58,8 +46,14 @@ class DatasetWriter:
         stream_dims: widths of the feature streams (D is their sum).
         num_shards: per subset, how many shard files (at least 1; capped by the subset's video count
             by the caller, see `shard_count`).
-        overwrite: replace an existing `output_dir` (only once the new one is complete).
+        overwrite: replace an existing `output_dir` (only once the new one is complete, and only when
+            it is a converted dataset).
         source: free-form description of the input (layout, paths, options) kept in dataset.json.
+        inputs: the conversion's input files and folders: the output may not be, hold or lie in one.
+
+    Raises:
+        FileExistsError: the output exists and `overwrite` is False.
+        UserInputError: the output is a link, an input, or (with `overwrite`) not a converted dataset.
     """
 
     def __init__(
@@ -71,10 +65,9 @@ class DatasetWriter:
         *,
         overwrite: bool = False,
         source: Optional[dict] = None,
+        inputs: Sequence[str] = (),
     ):
-        self.output_dir = os.path.abspath(output_dir)
-        if os.path.exists(self.output_dir) and not overwrite:
-            raise FileExistsError(f"{self.output_dir} already exists (pass overwrite / --overwrite to replace it)")
+        self.output_dir = check_output_path(output_dir, overwrite=overwrite, inputs=inputs)
         unknown = set(num_shards) - set(SUBSETS)
         if unknown:
             raise ValueError(f"unknown subsets {sorted(unknown)}; expected {SUBSETS}")
@@ -86,12 +79,15 @@ class DatasetWriter:
         self.stream_dims = [int(d) for d in stream_dims]
         self.num_shards = {subset: max(1, int(n)) for subset, n in num_shards.items()}
         self.source = dict(source or {})
-        parent = os.path.dirname(self.output_dir)
-        os.makedirs(parent, exist_ok=True)
-        self.work_dir = os.path.join(parent, f".{os.path.basename(self.output_dir)}.incomplete-{uuid.uuid4().hex[:8]}")
-        os.makedirs(self.work_dir)
+        self.reports = clean_stale_staging(self.output_dir)
+        for line in self.reports:
+            print(f"warning: {line}", file=sys.stderr)
+        self._staging = StagingDirectory(self.output_dir, overwrite=overwrite)
+        self.work_dir = self._staging.path
         self._writers = {}
         self._records = collections.defaultdict(int)  # (subset, shard) -> record count
+        self._offsets = collections.defaultdict(list)  # (subset, shard) -> byte offset of each record
+        self._bytes = collections.defaultdict(int)  # (subset, shard) -> bytes written
         self._written = collections.Counter()  # subset -> videos written
         self._instances = collections.Counter()
         self._snippets = collections.Counter()
@@ -125,6 +121,8 @@ class DatasetWriter:
         subset = record.subset
         shard = self._written[subset] % self.num_shards[subset]
         self._writer(subset, shard).write(serialized)
+        self._offsets[(subset, shard)].append(self._bytes[(subset, shard)])
+        self._bytes[(subset, shard)] += RECORD_OVERHEAD_BYTES + len(serialized)
         self._records[(subset, shard)] += 1
         self._written[subset] += 1
         self._instances[subset] += len(record.gt_labels)
@@ -175,7 +173,7 @@ class DatasetWriter:
         self._writers = {}
         subsets = {}
         for subset, count in self.num_shards.items():
-            files, records, sizes = [], [], []
+            files, records, sizes, offsets = [], [], [], []
             for shard in range(count):
                 name = shard_name(subset, shard, count)
                 path = os.path.join(self.work_dir, name)
@@ -184,6 +182,9 @@ class DatasetWriter:
                 files.append(name)
                 records.append(self._records[(subset, shard)])
                 sizes.append(os.path.getsize(path))
+                offsets.append(self._offsets[(subset, shard)])
+                if sizes[-1] != self._bytes[(subset, shard)]:
+                    raise OSError(f"{path}: {sizes[-1]} bytes on disk after writing {self._bytes[(subset, shard)]}")
             subsets[subset] = {
                 "num_videos": self._written[subset],
                 "num_instances": self._instances[subset],
@@ -191,15 +192,15 @@ class DatasetWriter:
                 "files": files,
                 "records_per_file": records,
                 "bytes_per_file": sizes,
+                "record_offsets_per_file": offsets,
             }
-        with open(os.path.join(self.work_dir, CLASSES_TXT), "w") as f:
-            f.write("".join(f"{name}\n" for name in self.class_names))
+        write_text_atomic(os.path.join(self.work_dir, CLASSES_TXT), "".join(f"{name}\n" for name in self.class_names))
         ground_truth = {
             "version": f"{FORMAT_NAME} {FORMAT_VERSION}",
             "taxonomy": [{"nodeId": i, "nodeName": name, "parentId": None, "parentName": None} for i, name in enumerate(self.class_names)],
             "database": {video: self._ground_truth[video] for video in sorted(self._ground_truth)},
         }
-        write_json_atomically(os.path.join(self.work_dir, GROUND_TRUTH_JSON), ground_truth)
+        write_json_atomic(os.path.join(self.work_dir, GROUND_TRUTH_JSON), ground_truth)
         by_reason = collections.Counter(item["reason"] for item in self._skipped)
         metadata = {
             "format": FORMAT_NAME,
@@ -211,21 +212,15 @@ class DatasetWriter:
             "skipped": {"count": len(self._skipped), "by_reason": dict(sorted(by_reason.items())), "videos": self._skipped},
             "source": self.source,
         }
-        write_json_atomically(os.path.join(self.work_dir, DATASET_JSON), metadata)
+        write_json_atomic(os.path.join(self.work_dir, DATASET_JSON), metadata)
         self._move_into_place()
         self._closed = True
         return self.output_dir
 
     def _move_into_place(self) -> None:
-        old = None
-        if os.path.exists(self.output_dir):
-            if not self.overwrite:
-                raise FileExistsError(f"{self.output_dir} appeared while converting; the result stays in {self.work_dir}")
-            old = f"{self.work_dir}.old"
-            os.replace(self.output_dir, old)
-        os.replace(self.work_dir, self.output_dir)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        for line in self._staging.commit():
+            self.reports.append(line)
+            print(f"warning: {line}", file=sys.stderr)
 
     def abort(self) -> None:
         """Closes and deletes everything written so far; the output path is left untouched."""
@@ -235,7 +230,7 @@ class DatasetWriter:
             except Exception:  # noqa: BLE001 - cleaning up after an earlier error, which is what matters
                 pass
         self._writers = {}
-        shutil.rmtree(self.work_dir, ignore_errors=True)
+        self._staging.discard()
         self._closed = True
 
     def __enter__(self):
@@ -244,10 +239,14 @@ class DatasetWriter:
     def __exit__(self, exc_type, exc, traceback):
         if self._closed:
             return False
-        if exc_type is None:
-            self.finish()
-        else:
+        if exc_type is not None:
             self.abort()
+            return False
+        try:
+            self.finish()
+        except BaseException:
+            self.abort()
+            raise
         return False
 
 

@@ -1,6 +1,6 @@
 """The input pipeline: parse records, resample each video to K segments, attach winners-out masks, batch.
 
-Segments (METHOD.md, "Segments"): a video of T snippets is split into K segments; segment k covers
+Segments (docs/METHOD.md, "Segments"): a video of T snippets is split into K segments; segment k covers
 snippets `[floor(k*T/K), floor((k+1)*T/K))`. At test time a segment is the mean over its interval; at
 training time the mean of L snippets drawn uniformly at random (with replacement) inside it. When
 T < K some intervals are empty and the segment is the single snippet `floor(k*T/K)` (repeated).
@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import json
 import os
+import random
 from typing import Dict, List, Optional, Sequence
 
 import tensorflow as tf
 
-from iwo_tf.data.dataset_writer import DATASET_JSON
+from iwo_tf.data.dataset_format import DATASET_JSON
+from iwo_tf.data.epoch_order import block_size, shuffled_records
+from iwo_tf.data.record_index import record_offsets
 from iwo_tf.data.schema import parse_video
 
 
@@ -114,37 +117,31 @@ def _feature_dim_of(metadata: Dict[str, Optional[dict]]) -> Optional[int]:
     return None
 
 
-def _records_per_file(files: Sequence[str], metadata: Dict[str, Optional[dict]]) -> Optional[List[int]]:
-    """Records in each of `files` according to the dataset.json beside them, or None when unknown."""
+def _shard_table(files: Sequence[str], metadata: Dict[str, Optional[dict]]) -> Optional[List[dict]]:
+    """Per file, its dataset.json entry (`records`, `bytes`, `offsets` or None), or None when a file
+    has no dataset.json entry (then records are read sequentially)."""
     wanted = [os.path.abspath(f) for f in files]
-    counts = {}
+    table = {}
     for directory in {os.path.dirname(f) for f in wanted}:
-        block = metadata[directory]
+        block = metadata.get(directory)
         if block is None:
             return None
         for subset in block["subsets"].values():
-            for name, count in zip(subset["files"], subset["records_per_file"]):
-                counts[os.path.join(directory, name)] = int(count)
-    if not all(f in counts for f in wanted):
+            offsets = subset.get("record_offsets_per_file") or [None] * len(subset["files"])
+            for name, count, size, listed in zip(subset["files"], subset["records_per_file"], subset["bytes_per_file"], offsets):
+                table[os.path.join(directory, name)] = {"records": int(count), "bytes": int(size), "offsets": listed}
+    if not all(f in table for f in wanted):
         return None
-    return [counts[f] for f in wanted]
-
-
-def _read_record(path, index):
-    """Record `index` (0-based) of the TFRecord file `path`, a scalar string; CRC-checked like a
-    sequential read. Unbuffered: the record headers before it are read and their payloads seeked
-    over (a 256 KiB read buffer would read that much of every skipped payload), and the record
-    itself is read straight into its string. A missing record fails with InvalidArgumentError."""
-    return tf.data.TFRecordDataset(path, buffer_size=0).skip(index).take(1).get_single_element()
+    return [table[f] for f in wanted]
 
 
 def input_options() -> tf.data.Options:
     """The `tf.data.Options` of every input pipeline here: deterministic order, a private thread
     pool and no autotuning.
 
-    Why no autotuning: on a 2-core machine tf.data's autotuner settled, in about half of the runs of
-    `benchmarks/data_pipeline.py` and in every variant (read-and-parse alone included), on a
-    configuration that used one core and ran at half speed (about 135 instead of 200-270 videos/s).
+    Why no autotuning: on a 2-core machine tf.data's autotuner settled, in about half of the measured
+    runs of THUMOS-sized pipelines (plain read-and-parse included), on a configuration that used one
+    core and ran at half speed (about 135 instead of 200-270 videos/s).
     Without it each `AUTOTUNE` parallelism is the core count and every run used about 1.8 cores. The
     private pool, slightly larger than the core count, keeps the read and parse stages from starving
     each other.
@@ -174,15 +171,14 @@ def make_dataset(
 ) -> tf.data.Dataset:
     """Batches of segment features, winners-out keep-masks and multi-hot labels.
 
-    Shuffling (training only): the file order, then the records. When dataset.json gives the
-    record count of every file (always, for a `DatasetInfo`'s files), what is shuffled is the
-    (file, record number) index of each record, each epoch anew, with a buffer of
-    `min(shuffle_buffer, videos)` indices; each record is then read by its index. Nothing is
-    read, parsed or resampled ahead of the shuffle, so no work is spent on elements a short-lived
-    iterator (one epoch, as the trainer makes them) never returns, and the buffer holds integers,
-    not features. Epochs do not mix: with `repeat`, every video comes once per epoch. Otherwise
-    (record counts unknown) the resampled `[K, D]` elements are shuffled, with a buffer of
-    `shuffle_buffer` elements.
+    Shuffling (training only). When dataset.json describes every file (always, for a
+    `DatasetInfo`'s files), records are read by byte offset in an order drawn afresh each epoch
+    (`iwo_tf.data.epoch_order`): blocks of consecutive records (one record each when records are
+    large) in uniformly random order, a few blocks read at a time. An epoch costs time linear in
+    its records; nothing is read ahead of the order, so no memory is spent on a shuffle buffer of
+    features. Epochs do not mix: with `repeat`, every video comes once per epoch. Otherwise (files
+    without dataset.json) the files are shuffled and the resampled `[K, D]` elements go through a
+    shuffle buffer of `shuffle_buffer` elements.
 
     Determinism: with a fixed `seed` the order and the random snippet draws are the same on every
     run (reads, parsing and shuffling are deterministic; each element's draw uses a stateless seed
@@ -196,7 +192,10 @@ def make_dataset(
         batch_size: videos per batch (per replica when used with `input_context`).
         mask_table: a `MaskTable`; None gives all-ones masks.
         snippets_per_segment: L.
-        shuffle_buffer: records in the shuffle buffer (training only).
+        shuffle_buffer: 1 (or less) reads without shuffling records: the files, in a seeded random
+            order, interleaved record by record. Otherwise, for files without dataset.json, the
+            elements in the shuffle buffer (with dataset.json the epoch order is a full permutation
+            of blocks and needs no buffer).
         seed: shuffling and sampling seed.
         repeat: repeat forever (training with a fixed number of steps per epoch); each pass is a
             fresh permutation (and, when the record counts are known, a fresh snippet draw).
@@ -214,7 +213,7 @@ def make_dataset(
     files = [os.fspath(f) for f in files]
     if not files:
         raise ValueError("make_dataset: no input files")
-    # dataset.json gives D (when not given) and, for training, the record counts the index shuffle needs.
+    # dataset.json gives D (when not given) and, for training, the record counts and offsets.
     metadata = _metadata_beside(files) if feature_dim is None or training else {}
     if feature_dim is None:
         feature_dim = _feature_dim_of(metadata)
@@ -227,32 +226,20 @@ def make_dataset(
             shard_records = (count, index)
 
     autotune = tf.data.AUTOTUNE
-    counts = _records_per_file(files, metadata) if training else None
-    if counts is not None:
-        # Shuffle record indices, not records: see the docstring. The indices come in the order a
-        # sequential interleaved read would give the records (files shuffled, then round-robin).
-        file_paths = tf.constant(files)
-        file_counts = tf.constant(counts, tf.int64)
-        file_ids = tf.data.Dataset.range(len(files))
-        if len(files) > 1:
-            file_ids = file_ids.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
-        index = file_ids.interleave(
-            lambda file_id: tf.data.Dataset.range(file_counts[file_id]).map(lambda record: (file_id, record)),
-            cycle_length=min(len(files), 4),
-            block_length=1,
-        )
-        if shard_records is not None:
-            index = index.shard(*shard_records)
-        buffer = max(1, min(shuffle_buffer, sum(counts)))
-        index = index.shuffle(buffer, seed=seed, reshuffle_each_iteration=True)
-        if repeat:
-            index = index.repeat()
-        records = index.map(
-            lambda file_id, record: _read_record(file_paths[file_id], record), num_parallel_calls=autotune, deterministic=True
+    # shuffle_buffer <= 1 asks for no shuffling: the files' records interleaved in (seeded) file order.
+    table = _shard_table(files, metadata) if training and shuffle_buffer > 1 else None
+    if table is not None:
+        # Random access by byte offset, blocks reshuffled each epoch: see iwo_tf.data.epoch_order.
+        offsets = [record_offsets(f, t["records"], t["offsets"]) for f, t in zip(files, table)]
+        records = shuffled_records(
+            files, [t["records"] for t in table], offsets, [block_size(t["records"], t["bytes"]) for t in table],
+            seed=random.SystemRandom().randrange(2**62) if seed is None else int(seed),  # no seed: a new order every run
+            repeat=repeat, shard=shard_records,
         )
     else:
         file_dataset = tf.data.Dataset.from_tensor_slices(files)
-        if training and len(files) > 1:
+        # Pipelines that split records must see the files in the same order: without a shared seed, none.
+        if training and len(files) > 1 and not (shard_records is not None and seed is None):
             file_dataset = file_dataset.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
         records = file_dataset.interleave(
             tf.data.TFRecordDataset,
@@ -294,16 +281,14 @@ def make_dataset(
         }
 
     dataset = records.enumerate().map(to_example, num_parallel_calls=autotune, deterministic=True)
-    if training and counts is None:
+    if training and table is None:
         # Record counts unknown: shuffle the resampled [K, D] elements (smaller than raw videos).
         dataset = dataset.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
-    if repeat and counts is None:
-        # After the element shuffle: each pass is a permutation of this pipeline's videos, so the
-        # first `records // batch` batches hold every video at most once (repeating before the
-        # shuffle let the buffer mix passes: some videos twice, others not at all, within one
-        # epoch). With record counts the index stream above is already repeated after its shuffle,
-        # and nothing may sit between the map and the batch: tf.data then fuses them and each
-        # video's [K, D] segments are written straight into the batch (no copy).
+    if repeat and table is None:
+        # After the element shuffle, so that each pass is a permutation of this pipeline's videos
+        # and passes never mix. The offset-read stream above repeats by itself, and then nothing
+        # sits between the map and the batch: tf.data fuses them and each video's [K, D] segments
+        # are written straight into the batch.
         dataset = dataset.repeat()
     dataset = dataset.batch(batch_size, drop_remainder=drop_remainder).prefetch(autotune)
     options = input_options()

@@ -18,7 +18,7 @@ Keys (all present in every record):
 | `gt/labels`          | int64 list  | one class index per ground-truth instance                         |
 
 Features are one raw bytes value rather than a float list: building and parsing float lists is several
-times slower (see PLATFORM.md, "tf.data over TFRecords").
+times slower (see docs/PLATFORM.md, "tf.data over TFRecords").
 """
 from __future__ import annotations
 

@@ -5,6 +5,11 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from iwo_tf.errors import UserInputError
+
+# What to do with a video of a kind of problem (the converter's --on_* flags).
+POLICIES = ("skip", "error")
+
 # Reasons a video can be refused or skipped; dataset.json counts skips under these names.
 WRONG_DIMENSION = "wrong_feature_dimension"
 NON_FINITE = "non_finite_features"
@@ -15,9 +20,11 @@ MISSING_ANNOTATION = "features_but_not_annotated"
 DUPLICATE_ID = "duplicate_video_id"
 BAD_ANNOTATION = "bad_annotation"
 UNREADABLE_FEATURES = "unreadable_features"
+NON_NUMERIC = "non_numeric_features"
+BAD_TIMING = "bad_timing"
 
 
-class BadVideoError(ValueError):
+class BadVideoError(UserInputError):
     """One video cannot be converted.
 
     Args:
@@ -45,6 +52,9 @@ def check_features(features: np.ndarray, *, video_id: str, path: Optional[str], 
         stream_dims: the expected stream widths; D must equal their sum.
     """
     features = np.asarray(features)
+    dtype = features.dtype
+    if dtype == np.bool_ or not (np.issubdtype(dtype, np.floating) or np.issubdtype(dtype, np.integer)):
+        raise BadVideoError(NON_NUMERIC, video_id, path, f"features have dtype {dtype}; expected real numbers (float or integer)")
     expected = int(sum(stream_dims))
     if features.ndim != 2:
         raise BadVideoError(WRONG_DIMENSION, video_id, path, f"features must be 2-D [T, D], got shape {features.shape}")
@@ -63,6 +73,38 @@ def check_features(features: np.ndarray, *, video_id: str, path: Optional[str], 
             f"{bad_rows.size} of {features.shape[0]} snippets hold NaN or Inf (first at snippet {int(bad_rows[0])})",
         )
     return features
+
+
+def _seconds(value, name: str, *, video_id: str, path: Optional[str]) -> Optional[float]:
+    if value is None:
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise BadVideoError(BAD_TIMING, video_id, path, f"{name} {value!r} is not a number") from None
+    if not np.isfinite(number):
+        raise BadVideoError(BAD_TIMING, video_id, path, f"{name} {value!r} is not finite")
+    return number
+
+
+def check_timing(*, duration, stride, offset, video_id: str, path: Optional[str]) -> tuple:
+    """`(duration, stride, offset)` as floats, or raises BadVideoError.
+
+    Args:
+        duration: seconds, finite and >= 0; None = not known (computed from T later).
+        stride: seconds between snippets, finite and > 0; None = not known (fit to the duration).
+        offset: start of snippet 0, finite.
+        video_id: for the message.
+        path: the file the timing came from, for the message.
+    """
+    duration = _seconds(duration, "duration", video_id=video_id, path=path)
+    stride = _seconds(stride, "snippet stride (seconds)", video_id=video_id, path=path)
+    offset = _seconds(offset, "snippet offset (seconds)", video_id=video_id, path=path)
+    if duration is not None and duration < 0:
+        raise BadVideoError(BAD_TIMING, video_id, path, f"duration {duration} is negative")
+    if stride is not None and stride <= 0:
+        raise BadVideoError(BAD_TIMING, video_id, path, f"snippet stride {stride} s is not positive")
+    return duration, stride, offset
 
 
 def check_labels(label_names: Sequence[str], class_index: dict, *, video_id: str, path: Optional[str]) -> list:

@@ -19,8 +19,10 @@ from iwo_tf.evaluation.results_json import (
     parse_detections,
     parse_ground_truth,
 )
+from iwo_tf.errors import UserInputError
 
 __all__ = [
+    "MAX_TIOU_THRESHOLDS",
     "THUMOS14_TIOU_THRESHOLDS",
     "ACTIVITYNET_TIOU_THRESHOLDS",
     "DetectionMapResult",
@@ -34,6 +36,9 @@ __all__ = [
 # the boundary (linspace(0.5, 0.95, 10)[8] is 0.8999999999999999, not 0.9).
 THUMOS14_TIOU_THRESHOLDS: Tuple[float, ...] = tuple(float(t) for t in np.linspace(0.1, 0.7, 7))
 ACTIVITYNET_TIOU_THRESHOLDS: Tuple[float, ...] = tuple(float(t) for t in np.linspace(0.5, 0.95, 10))
+# Matching costs memory proportional to (detections x thresholds); a bound keeps a typo in a range from
+# allocating gigabytes (0:1e-9:1 would be a billion thresholds).
+MAX_TIOU_THRESHOLDS = 1000
 
 
 def segment_iou(predictions: np.ndarray, ground_truth: np.ndarray) -> np.ndarray:
@@ -257,7 +262,7 @@ def _renamed(ids: List[str], videos: List[str], what: str) -> Tuple[List[str], L
     for video in videos:
         new = _strip_v(video)
         if new in seen and seen[new] != video:
-            raise ValueError(f"strip_v_prefix: {what} videos {seen[new]!r} and {video!r} both become {new!r}")
+            raise UserInputError(f"strip_v_prefix: {what} videos {seen[new]!r} and {video!r} both become {new!r}")
         seen[new] = video
         mapping[video] = new
     return [mapping[v] for v in ids], [mapping[v] for v in videos]
@@ -328,16 +333,18 @@ def compute_detection_map(
         ValueError: bad thresholds, empty subset, id collisions with ``strip_v_prefix``.
     """
     thresholds = np.asarray([float(t) for t in tiou_thresholds], dtype=np.float64)
+    if thresholds.size > MAX_TIOU_THRESHOLDS:
+        raise UserInputError(f"{thresholds.size} tIoU thresholds; at most {MAX_TIOU_THRESHOLDS} are evaluated")
     if thresholds.size == 0:
-        raise ValueError("tiou_thresholds is empty")
+        raise UserInputError("tiou_thresholds is empty")
     if not np.all(np.isfinite(thresholds)) or np.any(thresholds < 0) or np.any(thresholds > 1):
-        raise ValueError(f"tIoU thresholds must be in [0, 1], got {thresholds.tolist()}")
+        raise UserInputError(f"tIoU thresholds must be in [0, 1], got {thresholds.tolist()}")
 
     gt: GroundTruthInstances = parse_ground_truth(ground_truth, subset=subset, source=ground_truth_source)
     det: DetectionInstances = parse_detections(predictions, source=predictions_source)
     if subset is not None and not gt.videos:
         present = sorted({str(e.get("subset")) for e in ground_truth["database"].values()})
-        raise ValueError(f"{ground_truth_source}: no video in subset {subset!r}; subsets present: {present}")
+        raise UserInputError(f"{ground_truth_source}: no video in subset {subset!r}; subsets present: {present}")
 
     gt_ids, gt_videos = gt.video_ids, gt.videos
     det_ids, det_videos = det.video_ids, det.videos
@@ -360,7 +367,7 @@ def compute_detection_map(
         if keep and label not in class_index:
             class_index[label] = len(class_index)
     if not class_index:
-        raise ValueError(f"{ground_truth_source}: no ground-truth annotations" + (f" in subset {subset!r}" if subset is not None else ""))
+        raise UserInputError(f"{ground_truth_source}: no ground-truth annotations" + (f" in subset {subset!r}" if subset is not None else ""))
 
     # integer codes: videos (ground-truth videos first so prediction-only videos get codes no GT has)
     video_code: Dict[str, int] = {}

@@ -1,6 +1,6 @@
 """Reading, validating and writing ActivityNet-format ground-truth and detection JSON.
 
-The two documents (see ``shared/docs/DATA.md``)::
+The two documents (see ``docs/DATA.md``)::
 
     ground truth  {"version": ..., "taxonomy": [...],
                    "database": {video: {"subset": s, "annotations": [{"label": l, "segment": [t0, t1]}]}}}
@@ -14,8 +14,10 @@ numbers or numeric strings (BaS-Net's ``gt.json`` stores ``["18.6", "24.8"]``); 
 naming the file (or ``<ground truth>`` / ``<predictions>`` for in-memory dicts), the video, the entry
 and what is wrong.
 
-Writes go to a temporary file in the destination directory followed by ``os.replace``, so a reader
-never sees a partially written file.
+Reading is strict: a key that occurs twice in one JSON object is an error naming the file and the key
+(``json`` would silently keep the last one), and nesting deeper than the parser can follow is a one-line
+error, not a ``RecursionError``. Writes go through ``iwo_tf.io`` (temporary file, fsync, rename; the
+user's umask), so a reader never sees a partially written file.
 """
 from __future__ import annotations
 
@@ -23,11 +25,12 @@ import dataclasses
 import json
 import math
 import numbers
-import os
-import tempfile
 from typing import Any, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
+
+from iwo_tf.errors import UserInputError
+from iwo_tf.io import write_text_atomic
 
 __all__ = [
     "ResultsFormatError",
@@ -51,7 +54,7 @@ GROUND_TRUTH_SOURCE = "<ground truth>"
 PREDICTIONS_SOURCE = "<predictions>"
 
 
-class ResultsFormatError(ValueError):
+class ResultsFormatError(UserInputError):
     """A ground-truth or detection document (or file) is malformed; the message says where and why."""
 
 
@@ -94,15 +97,37 @@ class DetectionInstances:
 # --------------------------------------------------------------------------------------------------
 # file I/O
 # --------------------------------------------------------------------------------------------------
+class _DuplicateKeyError(ValueError):
+    def __init__(self, key):
+        super().__init__(key)
+        self.key = key
+
+
+def _refuse_duplicate_keys(pairs):
+    document = {}
+    for key, value in pairs:
+        if key in document:
+            raise _DuplicateKeyError(key)
+        document[key] = value
+    return document
+
+
 def load_json(path: str) -> Any:
-    """Loads a JSON file; a missing file or invalid JSON raises ResultsFormatError naming the file."""
+    """Loads a JSON file strictly; every problem raises ResultsFormatError naming the file.
+
+    Refused: a missing file, not a file, invalid JSON, a key twice in one object, nesting too deep.
+    """
     try:
         with open(path, "r", encoding="utf-8") as f:
-            return json.load(f)
+            return json.load(f, object_pairs_hook=_refuse_duplicate_keys)
     except FileNotFoundError as e:
         raise ResultsFormatError(f"{path}: file not found") from e
     except IsADirectoryError as e:
         raise ResultsFormatError(f"{path}: is a directory, expected a JSON file") from e
+    except _DuplicateKeyError as e:
+        raise ResultsFormatError(f"{path}: the key {e.key!r} occurs twice in one object (which one is meant is ambiguous)") from None
+    except RecursionError:
+        raise ResultsFormatError(f"{path}: JSON nested too deeply to read (not a ground-truth or detection file)") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ResultsFormatError(f"{path}: not valid JSON ({e})") from e
 
@@ -118,26 +143,13 @@ def _json_default(value):
 
 
 def write_json_atomic(path: str, document: Any, *, indent: Optional[int] = None) -> str:
-    """Writes ``document`` as JSON to ``path`` through a temporary file and ``os.replace``; returns ``path``.
+    """Writes ``document`` as JSON to ``path`` atomically with ``iwo_tf.io``; returns ``path``.
 
-    Numpy scalars and arrays are converted. NaN/Infinity are refused (they are not JSON).
+    The project's one atomic writer (``iwo_tf.io.write_text_atomic``) under the name this module's
+    callers import; numpy scalars and arrays are converted, NaN/Infinity refused (they are not JSON).
     """
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(document, f, indent=indent, default=_json_default, allow_nan=False)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.remove(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    return path
+    text = json.dumps(document, indent=indent, default=_json_default, allow_nan=False)
+    return write_text_atomic(path, text + "\n")
 
 
 # --------------------------------------------------------------------------------------------------

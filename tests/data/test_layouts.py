@@ -36,6 +36,7 @@ def _check_thumos(output, counts=THUMOS_COUNTS):
     return info
 
 
+@pytest.mark.slow
 def test_wtalc_joint_npy(tmp_path, shared_data, rng):
     annotations = shared_data / "thumos14" / "Thumos14reduced-Annotations"
     names = np.load(annotations / "videoname.npy")
@@ -56,6 +57,7 @@ def test_wtalc_joint_npy(tmp_path, shared_data, rng):
     assert record["snippet_stride_sec"] == pytest.approx(0.64)
 
 
+@pytest.mark.slow
 def test_actionformer_per_video_npy(tmp_path, shared_data, rng, thumos_video_ids):
     val, test = thumos_video_ids
     features_dir = write_per_video(tmp_path / "i3d", val + test, rng)
@@ -71,6 +73,7 @@ def test_actionformer_per_video_npy(tmp_path, shared_data, rng, thumos_video_ids
     assert record["snippet_offset_sec"] + 0.5 * record["snippet_stride_sec"] == pytest.approx(8 / fps)
 
 
+@pytest.mark.slow
 def test_basnet_rgb_flow_folders(tmp_path, shared_data, rng):
     basnet = shared_data / "thumos14" / "basnet"
     data_dir = tmp_path / "THUMOS14"
@@ -90,6 +93,7 @@ def test_basnet_rgb_flow_folders(tmp_path, shared_data, rng):
     assert record["duration"] == pytest.approx(json.load(open(shared_data / "thumos14" / "TH14_video_info.json"))[record["video_id"].decode()]["duration"])
 
 
+@pytest.mark.slow
 def test_official_thumos14_txt_files(tmp_path, shared_data, rng, thumos_video_ids):
     val, test = thumos_video_ids
     features_dir = write_per_video(tmp_path / "features", val + test + ["video_test_0001292"], rng)
@@ -103,6 +107,7 @@ def test_official_thumos14_txt_files(tmp_path, shared_data, rng, thumos_video_id
     assert {"label": "Diving", "segment": [11.3, 14.1]} in wtalc_like and {"label": "CliffDiving", "segment": [11.3, 14.1]} in wtalc_like
 
 
+@pytest.mark.slow
 def test_thumos14_quirk_switches(tmp_path, shared_data, rng, thumos_video_ids):
     val, test = thumos_video_ids
     features_dir = write_per_video(tmp_path / "features", val + test, rng)
@@ -131,6 +136,7 @@ def _anet_subset(shared_data, name, count):
         return [line.strip() for line in f if line.strip()][:count]
 
 
+@pytest.mark.slow
 def test_activitynet_tsp_csv_with_acmnet_splits(tmp_path, shared_data, rng):
     anet = shared_data / "activitynet13"
     train, test = _anet_subset(shared_data, "split_train.txt", 40), _anet_subset(shared_data, "split_test.txt", 20)
@@ -179,6 +185,7 @@ def test_activitynet_official_json_fit_to_duration(tmp_path, rng):
     assert record["snippet_stride_sec"] * record["num_snippets"] == pytest.approx(20.0)
 
 
+@pytest.mark.slow
 def test_command_line(tmp_path, shared_data, rng, thumos_video_ids):
     val, test = thumos_video_ids
     features_dir = write_per_video(tmp_path / "features", val + test, rng)

@@ -8,11 +8,14 @@ from iwo_tf.data.dataset_info import load_dataset_info
 from iwo_tf.data.dataset_writer import DatasetWriter
 from iwo_tf.data.masks import MaskTable
 from iwo_tf.data.pipeline import make_dataset, resample_to_segments
+from iwo_tf.data.epoch_order import MAX_BLOCK_RECORDS, block_schedule, block_size
+from iwo_tf.data.record_index import records_from, scan_record_offsets
 from iwo_tf.data.schema import VideoRecord
+from iwo_tf.errors import UserInputError
 
 
 def numpy_segments(x, k):
-    """Independent reference: loop over segments, METHOD.md's definition."""
+    """Independent reference: loop over segments, the definition in docs/METHOD.md."""
     t = len(x)
     rows = []
     for i in range(k):
@@ -137,6 +140,7 @@ def test_repeat_with_drop_remainder_gives_full_batches(small_dataset):
     assert set(ids) == {f"v{i}".encode() for i in range(8)}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("num_pipelines", [2, 5])  # 3 files: by file with 2 pipelines, by record with 5
 def test_input_pipelines_split_the_videos_without_overlap(small_dataset, num_pipelines):
     seen = []
@@ -215,15 +219,133 @@ def test_training_without_dataset_json_still_shuffles_and_reads_everything(small
     np.testing.assert_array_equal(rows["features"], again["features"])
 
 
-def test_a_record_missing_from_a_shard_fails_loudly_in_training(small_dataset, tmp_path):
+def _copy_with_metadata(small_dataset, tmp_path, edit):
     import json
     import shutil
 
     copy = tmp_path / "copy"
     shutil.copytree(os.path.dirname(small_dataset.files("train")[0]), copy)
     meta = json.loads((copy / "dataset.json").read_text())
-    meta["subsets"]["train"]["records_per_file"][0] += 1  # claims a record the shard does not hold
+    edit(meta["subsets"]["train"])
     (copy / "dataset.json").write_text(json.dumps(meta))
-    files = [str(copy / os.path.basename(f)) for f in small_dataset.files("train")]
-    with pytest.raises(tf.errors.InvalidArgumentError):
+    return [str(copy / os.path.basename(f)) for f in small_dataset.files("train")]
+
+
+def test_a_record_missing_from_a_shard_fails_loudly_in_training(small_dataset, tmp_path):
+    def claim_one_more(block):  # claims a record the shard does not hold
+        block["records_per_file"][0] += 1
+        del block["record_offsets_per_file"]
+
+    files = _copy_with_metadata(small_dataset, tmp_path, claim_one_more)
+    with pytest.raises(UserInputError, match=r"train-00000-of-00003.tfrecord: 3 records found, dataset.json says 4"):
         _all(make_dataset(files, num_segments=K, num_classes=NUM_CLASSES, training=True, batch_size=3, seed=0))
+
+
+def test_edited_offsets_are_refused(small_dataset, tmp_path):
+    def swap(block):
+        block["record_offsets_per_file"][0][1:3] = block["record_offsets_per_file"][0][2:0:-1]
+
+    def shift(block):
+        block["record_offsets_per_file"][0][1] += 4  # increasing, inside the file, but not a record start
+
+    for name, edit in (("swap", swap), ("shift", shift)):
+        files = _copy_with_metadata(small_dataset, tmp_path / name, edit)
+        with pytest.raises(UserInputError, match="train-00000-of-00003.tfrecord: dataset.json lists record 1 at a byte offset"):
+            make_dataset(files, num_segments=K, num_classes=NUM_CLASSES, training=True, batch_size=3)
+
+
+def test_an_offset_that_is_not_a_record_start_fails_the_read(small_dataset):
+    path = small_dataset.files("train")[0]
+    offsets = small_dataset.subsets["train"]["record_offsets_per_file"][0]
+    with pytest.raises(tf.errors.DataLossError):
+        list(tf.data.Dataset.from_tensors(offsets[1] + 4).flat_map(lambda offset: records_from(path, offset, 1)))
+
+
+def test_offsets_from_the_converter_equal_a_scan_and_old_datasets_train_identically(small_dataset, tmp_path):
+    for path, listed in zip(small_dataset.files("train"), small_dataset.subsets["train"]["record_offsets_per_file"]):
+        assert scan_record_offsets(path) == listed
+    files = _copy_with_metadata(small_dataset, tmp_path, lambda block: block.pop("record_offsets_per_file"))
+
+    def run(files):
+        return _all(make_dataset(files, num_segments=K, num_classes=NUM_CLASSES, training=True, batch_size=3, seed=4))
+
+    new, old = run(small_dataset.files("train")), run(files)
+    np.testing.assert_array_equal(new["video_id"], old["video_id"])
+    np.testing.assert_array_equal(new["features"], old["features"])
+
+
+def test_records_from_reads_a_run_of_records_at_an_offset(small_dataset):
+    path = small_dataset.files("train")[0]
+    offsets = small_dataset.subsets["train"]["record_offsets_per_file"][0]
+    everything = [r.numpy() for r in tf.data.TFRecordDataset(path)]
+    got = tf.data.Dataset.from_tensors(offsets[1]).flat_map(lambda offset: records_from(path, offset, 2))
+    assert [r.numpy() for r in got] == everything[1:3]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("num_pipelines, shuffle_buffer", [(2, 256), (5, 256), (5, 1)])
+def test_training_pipelines_split_the_videos_without_overlap_whatever_their_seeds(small_dataset, num_pipelines, shuffle_buffer):
+    seen = []
+    for index in range(num_pipelines):
+        context = tf.distribute.InputContext(num_input_pipelines=num_pipelines, input_pipeline_id=index, num_replicas_in_sync=num_pipelines)
+        dataset = make_dataset(small_dataset.files("train"), num_segments=K, num_classes=NUM_CLASSES, training=True, batch_size=2,
+                               input_context=context, seed=None, shuffle_buffer=shuffle_buffer)
+        ids = [v for b in dataset.as_numpy_iterator() for v in b["video_id"]]
+        assert ids, f"pipeline {index} of {num_pipelines} got no data"
+        seen.extend(ids)
+    assert sorted(seen) == sorted(f"v{i}".encode() for i in range(8))
+
+
+def _block_dataset(tmp_path, count):
+    """One shard of `count` tiny records (blocks of many records), ids in file order."""
+    path = str(tmp_path / "tiny")
+    with DatasetWriter(path, ["a"], [2], {"train": 1}) as writer:
+        for i in range(count):
+            writer.add(VideoRecord(f"r{i:04d}", "train", [0], 1.0, 0.5, np.full((2, 2), i, np.float32)))
+    return load_dataset_info(path)
+
+
+def test_small_records_come_in_blocks_that_change_every_epoch(tmp_path):
+    info = _block_dataset(tmp_path, 300)
+    assert block_size(300, info.subsets["train"]["bytes_per_file"][0]) == MAX_BLOCK_RECORDS
+    dataset = make_dataset(info.files("train"), num_segments=2, num_classes=1, training=True, batch_size=10, seed=1, repeat=True, drop_remainder=True)
+    ids = [int(v[1:]) for b in dataset.take(60).as_numpy_iterator() for v in b["video_id"]]  # 2 epochs of 300
+    epochs = [ids[:300], ids[300:]]
+    for epoch in epochs:
+        assert sorted(epoch) == list(range(300))
+    assert epochs[0] != epochs[1]
+
+
+def test_the_block_schedule_covers_every_record_once_and_recuts_each_epoch():
+    counts, sizes = [300, 7, 0, 64], [32, 32, 1, 1]
+    starts_by_epoch = []
+    for epoch in range(4):
+        file_id, start, count = (t.numpy() for t in block_schedule(counts, sizes, 5, epoch))
+        covered = sorted((f, s + i) for f, s, c in zip(file_id, start, count) for i in range(c))
+        assert covered == [(f, r) for f, n in enumerate(counts) for r in range(n)]
+        assert all(1 <= c <= sizes[f] for f, c in zip(file_id, count))
+        starts_by_epoch.append({(f, s) for f, s in zip(file_id, start) if f == 0})
+        again = [t.numpy() for t in block_schedule(counts, sizes, 5, epoch)]
+        np.testing.assert_array_equal(again[1], start)  # same seed and epoch, same schedule
+    assert len({frozenset(s) for s in starts_by_epoch}) > 1  # the cut moves between epochs
+    file_id, _, _ = (t.numpy() for t in block_schedule(counts, sizes, 5, 0))
+    assert list(file_id) != sorted(file_id)  # blocks of all files in random order
+
+
+@pytest.mark.parametrize("pipelines", [2, 3])
+def test_pipeline_block_schedules_are_disjoint_and_complete(pipelines):
+    counts, sizes = [10, 3], [32, 32]
+    seen = []
+    for index in range(pipelines):
+        file_id, start, count = (t.numpy() for t in block_schedule(counts, sizes, index * 7, 0, shard=(pipelines, index)))
+        assert len(file_id) > 0
+        seen += [(f, s + i) for f, s, c in zip(file_id, start, count) for i in range(c)]
+    assert sorted(seen) == [(f, r) for f, n in enumerate(counts) for r in range(n)]
+
+
+def test_a_shuffle_buffer_of_one_reads_the_files_interleaved_in_order(small_dataset):
+    dataset = make_dataset(small_dataset.files("train"), num_segments=K, num_classes=NUM_CLASSES, training=True, batch_size=8,
+                           seed=3, shuffle_buffer=1)
+    ids = [int(v[1:]) for v in _all(dataset)["video_id"]]
+    per_file = [ids[i::3] for i in range(3)]  # 3 shards, round-robin: each shard's records in file order
+    assert sorted(ids) == list(range(8)) and all(p == sorted(p) for p in per_file)

@@ -1,1 +1,1 @@
-"""One reader per public feature layout (DATA.md). Each `read(...)` returns a `LayoutContents`."""
+"""One reader per public feature layout (docs/DATA.md). Each `read(...)` returns a `LayoutContents`."""

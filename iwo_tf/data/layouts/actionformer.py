@@ -1,6 +1,6 @@
 """ActionFormer layout: `<features_dir>/<video>.npy` `[T, 2048]` plus `thumos14.json`.
 
-Features are 16-frame clips every 4 frames at the video's own fps (DATA.md, layout 2): clip i is
+Features are 16-frame clips every 4 frames at the video's own fps (docs/DATA.md, layout 2): clip i is
 centred at `(4 i + 8) / fps`. With the schema's span convention (snippet i spans
 `[offset + i*stride, offset + (i+1)*stride)`, centre `offset + (i + 0.5) * stride`) that is
 `stride = 4 / fps` and `offset = (8 - 2) / fps`.
@@ -8,10 +8,29 @@ centred at `(4 i + 8) / fps`. With the schema's span convention (snippet i spans
 from __future__ import annotations
 
 import json
+import math
 
 from iwo_tf.data import validation
-from iwo_tf.data.layouts.base import LayoutContents, SourceVideo, canonical_subset, match_annotations_and_features, per_video_features
+from iwo_tf.data.layouts.base import (
+    LayoutContents,
+    SourceVideo,
+    canonical_subset,
+    match_annotations_and_features,
+    open_input_text,
+    per_video_features,
+)
 from iwo_tf.data.validation import BadVideoError
+
+
+def _check_fps(fps, video: str, path: str):
+    """`(problem or None, usable fps)`: a frame rate that is not a positive finite number makes the video bad."""
+    try:
+        value = float(fps)
+    except (TypeError, ValueError):
+        value = math.nan
+    if math.isfinite(value) and value > 0:
+        return None, value
+    return BadVideoError(validation.BAD_TIMING, video, path, f"fps {fps!r} must be a positive finite number"), 1.0
 
 
 def read(annotations_json: str, features_dir: str, *, clip_frames: float = 16, clip_stride_frames: float = 4) -> LayoutContents:
@@ -23,7 +42,7 @@ def read(annotations_json: str, features_dir: str, *, clip_frames: float = 16, c
         clip_frames: frames per clip.
         clip_stride_frames: frames between clip starts.
     """
-    with open(annotations_json) as f:
+    with open_input_text(annotations_json) as f:
         database = json.load(f)["database"]
     # Class indices: ActionFormer's own label_id where present (alphabetical for THUMOS14).
     by_id = {}
@@ -44,7 +63,7 @@ def read(annotations_json: str, features_dir: str, *, clip_frames: float = 16, c
         if subset is None:
             continue
         try:
-            fps = float(item["fps"])
+            fps = item["fps"]
             annotations = [(a["label"], float(a["segment"][0]), float(a["segment"][1])) for a in item.get("annotations", [])]
         except (KeyError, TypeError, ValueError, IndexError) as error:
             raise BadVideoError(validation.BAD_ANNOTATION, video, annotations_json, f"malformed entry: {error!r}") from error
@@ -54,6 +73,7 @@ def read(annotations_json: str, features_dir: str, *, clip_frames: float = 16, c
     )
     videos = []
     for video, subset, (annotations, fps, duration), source in pairs:
+        problem, fps = _check_fps(fps, video, annotations_json)
         videos.append(
             SourceVideo(
                 video_id=video,
@@ -61,9 +81,10 @@ def read(annotations_json: str, features_dir: str, *, clip_frames: float = 16, c
                 annotations=annotations,
                 features=source,
                 annotation_path=annotations_json,
-                duration=None if duration is None else float(duration),
+                duration=duration,
                 snippet_stride_sec=clip_stride_frames / fps,
                 snippet_offset_sec=(0.5 * clip_frames - 0.5 * clip_stride_frames) / fps,
+                problem=problem,
             )
         )
     return LayoutContents(class_names=class_names, videos=videos, left_out=left_out)

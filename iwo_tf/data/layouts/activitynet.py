@@ -28,6 +28,7 @@ from iwo_tf.data.layouts.base import (
     SourceVideo,
     canonical_subset,
     match_annotations_and_features,
+    open_input_text,
     per_video_features,
     read_lines,
     snippet_timing,
@@ -52,10 +53,10 @@ def _subset_from_name(path: str) -> str:
 
 def _read_csv(path: str, database: dict) -> None:
     subset = _subset_from_name(path)
-    with open(path, newline="") as f:
+    with open_input_text(path, newline="") as f:
         for number, row in enumerate(csv.DictReader(f), 2):
             video = row["video-name"]
-            item = database.setdefault(video, {"subset": subset, "duration": float(row["video-duration"]), "annotations": [], "file": path})
+            item = database.setdefault(video, {"subset": subset, "duration": row["video-duration"], "annotations": [], "file": path})
             if item["subset"] != subset:
                 raise BadVideoError(validation.DUPLICATE_ID, video, path, f"also in {item['file']} ({item['subset']})")
             if row["temporal-region-label"] != "Action":
@@ -67,7 +68,7 @@ def _read_csv(path: str, database: dict) -> None:
 
 
 def _read_json(path: str, database: dict) -> None:
-    with open(path) as f:
+    with open_input_text(path) as f:
         entries = json.load(f)["database"]
     for video, entry in entries.items():
         subset = canonical_subset(entry["subset"], _JSON_SUBSETS)
@@ -79,7 +80,7 @@ def _read_json(path: str, database: dict) -> None:
             annotations = [(a["label"], float(a["segment"][0]), float(a["segment"][1])) for a in entry.get("annotations", [])]
         except (KeyError, TypeError, ValueError, IndexError) as error:
             raise BadVideoError(validation.BAD_ANNOTATION, video, path, f"malformed annotation: {error!r}") from error
-        database[video] = {"subset": subset, "duration": float(entry["duration"]), "annotations": annotations, "file": path}
+        database[video] = {"subset": subset, "duration": entry.get("duration"), "annotations": annotations, "file": path}
 
 
 def read(
@@ -124,7 +125,13 @@ def read(
         left_out = []
         annotated = {v: (item["subset"], item) for v, item in database.items()}
     features = per_video_features(features_dir)
-    stems = {_strip_prefix(key): key for key in features}
+    stems = {}
+    for key in features:
+        video = _strip_prefix(key)
+        if video in stems:
+            raise BadVideoError(validation.DUPLICATE_ID, video, features_dir,
+                                f"both {stems[video]}.npy and {key}.npy are features of this video; keep one of them")
+        stems[video] = key
     features_by_id = {video: features[key] for video, key in stems.items()}
     pairs, missing = match_annotations_and_features(
         annotated, features_by_id, annotation_path=annotation_path, features_location=features_dir
@@ -147,7 +154,7 @@ def read(
 def load_class_list(path: str) -> list:
     """A class list from a JSON list or a text file with one name per line."""
     if path.endswith(".json"):
-        with open(path) as f:
+        with open_input_text(path) as f:
             names = json.load(f)
         if not isinstance(names, list):
             raise ValueError(f"{path}: expected a JSON list of class names")

@@ -2,13 +2,17 @@
 from __future__ import annotations
 
 import dataclasses
+import io
+import math
 import os
 from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 
 from iwo_tf.data import validation
+from iwo_tf.data.safe_npy import load_npy, open_regular_file
 from iwo_tf.data.validation import BadVideoError
+from iwo_tf.errors import UserInputError
 
 # Each layout's subset names -> the canonical ones. A name mapped to None (e.g. ActivityNet's
 # unlabelled `testing`) is not part of a weakly supervised dataset and is left out on purpose.
@@ -61,6 +65,9 @@ class SourceVideo:
         duration: seconds; None means `offset + T * stride`.
         snippet_stride_sec: seconds between snippets.
         snippet_offset_sec: start time of snippet 0.
+        problem: a problem found while reading the layout (e.g. fps 0); the video is then bad and is
+            refused or skipped by `--on_bad_video` like any other bad video.
+        timing_path: the file the duration / frame rate came from, when not `annotation_path`.
     """
 
     video_id: str
@@ -71,6 +78,8 @@ class SourceVideo:
     duration: Optional[float] = None
     snippet_stride_sec: float = 0.64
     snippet_offset_sec: float = 0.0
+    problem: Optional[BadVideoError] = None
+    timing_path: Optional[str] = None
 
 
 @dataclasses.dataclass
@@ -92,7 +101,7 @@ class LayoutContents:
 
 
 def _load_npy(path: str) -> np.ndarray:
-    return np.load(path, allow_pickle=False)
+    return load_npy(path, allow_objects=False)
 
 
 def npy_source(path: str) -> FeatureSource:
@@ -186,15 +195,24 @@ def match_annotations_and_features(
     return pairs, left_out
 
 
+def open_input_text(path: str, newline: Optional[str] = None):
+    """Opens an input text file (annotations, lists) for reading; a FIFO or device is refused, not waited on.
+
+    Raises:
+        FileNotFoundError: no such file. UnsafeNpyError (a UserInputError): not a regular file.
+    """
+    return io.TextIOWrapper(open_regular_file(path, "a regular file"), encoding="utf-8", newline=newline)
+
+
 def read_lines(path: str) -> List[str]:
-    with open(path) as f:
+    with open_input_text(path) as f:
         return [line.strip() for line in f if line.strip()]
 
 
 def snippet_timing(snippet_frames: float, feature_fps: float) -> tuple:
     """`(stride_sec, offset_sec)` for back-to-back snippets of `snippet_frames` frames at `feature_fps`."""
-    if feature_fps <= 0 or snippet_frames <= 0:
-        raise ValueError(f"snippet_frames ({snippet_frames}) and feature_fps ({feature_fps}) must be positive")
+    if not (math.isfinite(feature_fps) and math.isfinite(snippet_frames) and feature_fps > 0 and snippet_frames > 0):
+        raise UserInputError(f"--snippet_frames ({snippet_frames}) and --feature_fps ({feature_fps}) must be positive and finite")
     return snippet_frames / feature_fps, 0.0
 
 

@@ -1,6 +1,6 @@
 """BaS-Net / CoLA / ACM-Net layout: `features/{train,test}/{rgb,flow}/<video>.npy` plus `gt.json`.
 
-Each stream file is `[T, 1024]`, 16-frame snippets at 25 fps (DATA.md, layout 3). `gt.json` has
+Each stream file is `[T, 1024]`, 16-frame snippets at 25 fps (docs/DATA.md, layout 3). `gt.json` has
 string segments and no durations: durations come from `video_info` (a `{video: {"duration": s}}`
 json such as TH14_video_info.json) when given, else `T * stride`. `split_{train,test}.txt`, when
 present, choose the videos; otherwise every annotated video of the subset is used.
@@ -17,10 +17,12 @@ from iwo_tf.data.layouts.base import (
     SourceVideo,
     canonical_subset,
     match_annotations_and_features,
+    open_input_text,
     per_video_features,
     read_lines,
     snippet_timing,
 )
+from iwo_tf.data.schema import SUBSETS
 from iwo_tf.data.validation import BadVideoError
 
 
@@ -42,16 +44,16 @@ def read(
         feature_fps: frame rate the features were extracted at.
     """
     gt_json = gt_json or os.path.join(data_dir, "gt.json")
-    with open(gt_json) as f:
+    with open_input_text(gt_json) as f:
         database = json.load(f)["database"]
     durations = {}
     if video_info_json:
-        with open(video_info_json) as f:
-            durations = {video: float(item["duration"]) for video, item in json.load(f).items() if "duration" in item}
+        with open_input_text(video_info_json) as f:
+            durations = {video: item["duration"] for video, item in json.load(f).items() if "duration" in item}
     stride, offset = snippet_timing(snippet_frames, feature_fps)
     class_names = sorted({a["label"] for item in database.values() for a in item.get("annotations", [])})
     videos, left_out = [], []
-    for subset in ("train", "test"):
+    for subset in SUBSETS:
         features_dir = os.path.join(data_dir, "features", subset)
         if not os.path.isdir(features_dir):
             continue
@@ -74,7 +76,8 @@ def read(
         left_out.extend((error, subset) for error, _ in missing)
         for video, subset_name, annotations, source in pairs:
             videos.append(
-                SourceVideo(video, subset_name, annotations, source, gt_json, durations.get(video), stride, offset)
+                SourceVideo(video, subset_name, annotations, source, gt_json, durations.get(video), stride, offset,
+                           timing_path=video_info_json)
             )
     if not videos and not left_out:
         raise FileNotFoundError(f"{data_dir}: no features/train or features/test folder")

@@ -14,7 +14,14 @@ import re
 from typing import Optional
 
 from iwo_tf.data import validation
-from iwo_tf.data.layouts.base import LayoutContents, SourceVideo, match_annotations_and_features, per_video_features, snippet_timing
+from iwo_tf.data.layouts.base import (
+    LayoutContents,
+    SourceVideo,
+    match_annotations_and_features,
+    open_input_text,
+    per_video_features,
+    snippet_timing,
+)
 from iwo_tf.data.validation import BadVideoError
 
 _CLASS_FILE = re.compile(r"^(?P<label>.+)_(?P<split>val|test)\.txt$")
@@ -55,7 +62,7 @@ def read(
     for label, subset, path in sorted(files):
         if label == AMBIGUOUS and not include_ambiguous:
             continue
-        with open(path) as f:
+        with open_input_text(path) as f:
             for number, line in enumerate(f, 1):
                 fields = line.split()
                 if not fields:
@@ -74,14 +81,15 @@ def read(
                 sources.setdefault(video, path)
     durations = {}
     if video_info_json:
-        with open(video_info_json) as f:
-            durations = {video: float(item["duration"]) for video, item in json.load(f).items() if "duration" in item}
+        with open_input_text(video_info_json) as f:
+            durations = {video: item["duration"] for video, item in json.load(f).items() if "duration" in item}
     pairs, left_out = match_annotations_and_features(
         annotated, per_video_features(features_dir), annotation_path=annotations_dir, features_location=features_dir
     )
     stride, offset = snippet_timing(snippet_frames, feature_fps)
     videos = [
-        SourceVideo(video, subset, sorted(annotations, key=lambda a: (a[1], a[2], a[0])), source, sources[video], durations.get(video), stride, offset)
+        SourceVideo(video, subset, sorted(annotations, key=lambda a: (a[1], a[2], a[0])), source, sources[video], durations.get(video),
+                    stride, offset, timing_path=video_info_json)
         for video, subset, annotations, source in pairs
     ]
     return LayoutContents(class_names=class_names, videos=videos, left_out=left_out)

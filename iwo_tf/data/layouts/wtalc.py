@@ -1,9 +1,12 @@
 """W-TALC / STPN layout: one pickled joint-feature npy plus annotation npys (THUMOS14-reduced).
 
-Files (DATA.md, layout 1): `<Dataset>-<Feature>-JOINTFeatures.npy` (object array, row i = video i's
+Files (docs/DATA.md, layout 1): `<Dataset>-<Feature>-JOINTFeatures.npy` (object array, row i = video i's
 `[T, 2048]`, RGB first), and beside it (or in `annotations_dir`) `videoname.npy`, `subset.npy`
 (`validation` / `test`), `classlist.npy`, `duration.npy`, `segments.npy`, `labels.npy`. Snippets are
 16 frames at 25 fps (0.64 s) unless told otherwise.
+
+The object arrays are read by `iwo_tf.data.safe_npy.load_npy`, which builds numpy arrays, lists and
+strings from their pickle streams and refuses anything else: no code in these files is ever run.
 """
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ import numpy as np
 
 from iwo_tf.data import validation
 from iwo_tf.data.layouts.base import FeatureSource, LayoutContents, SourceVideo, canonical_subset, snippet_timing
+from iwo_tf.data.safe_npy import load_npy
 from iwo_tf.data.validation import BadVideoError
 
 
@@ -34,7 +38,7 @@ def read(features_npy: str, annotations_dir: Optional[str] = None, *, snippet_fr
         FileNotFoundError: a file is missing. ValueError: the files disagree on the number of videos.
     """
     annotations_dir = annotations_dir or os.path.dirname(os.path.abspath(features_npy))
-    load = lambda name: np.load(os.path.join(annotations_dir, f"{name}.npy"), allow_pickle=True)  # noqa: E731
+    load = lambda name: load_npy(os.path.join(annotations_dir, f"{name}.npy"), allow_objects=True)  # noqa: E731
     names = [_text(v) for v in load("videoname")]
     subsets = [_text(v) for v in load("subset")]
     class_names = [_text(v) for v in load("classlist")]
@@ -44,7 +48,7 @@ def read(features_npy: str, annotations_dir: Optional[str] = None, *, snippet_fr
     sizes = {"videoname": len(names), "subset": len(subsets), "duration": len(durations), "segments": len(segments), "labels": len(labels)}
     if len(set(sizes.values())) != 1:
         raise ValueError(f"{annotations_dir}: the annotation npys disagree on the number of videos: {sizes}")
-    joint = np.load(features_npy, allow_pickle=True)
+    joint = load_npy(features_npy, allow_objects=True)
     if len(joint) != len(names):
         raise ValueError(f"{features_npy}: {len(joint)} feature rows but {len(names)} videos in {annotations_dir}/videoname.npy")
     stride, offset = snippet_timing(snippet_frames, feature_fps)
