@@ -6,6 +6,8 @@ from typing import Mapping, Sequence
 import numpy as np
 import tensorflow as tf
 
+from iwo_tf.evaluation import compute_detection_map
+from iwo_tf.training.run_dir import TESTING_MODES
 from iwo_tf.winners_out import detections_to_results, localize
 
 
@@ -88,3 +90,68 @@ def removed_fraction(masks: Mapping[str, np.ndarray]) -> float:
         return 0.0
     stacked = np.stack([np.asarray(m, bool) for m in masks.values()])
     return float(1.0 - stacked.mean())
+
+
+def testing_settings(config) -> dict:
+    """Testing mode -> number of winners-out testing steps the run evaluates."""
+    settings = {"wo_testing": int(config.testing.num_steps)}
+    if config.testing.compare_single_step and config.testing.num_steps != 1:
+        settings["single_step_testing"] = 1
+    return settings
+
+
+def evaluate_test_split(localizer: SplitLocalizer, dataset, *, config, class_names, ground_truth, run_dir,
+                        wo_step: int, writer) -> dict:
+    """Winners-out (and single-step) testing on the test split, scored against the ground truth.
+
+    Writes each mode's detections and metrics under the run's workdir and its mAP to TensorBoard.
+
+    Args:
+        localizer: the run's `SplitLocalizer`.
+        dataset: the test split (an evaluation dataset).
+        config: the experiment config (`testing` section).
+        class_names: index -> class name.
+        ground_truth: the dataset's ActivityNet-format ground truth document.
+        run_dir: the run's `RunDir`.
+        wo_step: the winners-out step just trained (1-based).
+        writer: the test summary writer.
+
+    Returns:
+        testing mode -> metrics (`DetectionMapResult.to_json_dict()`).
+    """
+    metrics = {}
+    for mode, num_steps in testing_settings(config).items():
+        results = localizer.results(dataset, num_steps, class_names)
+        document = results_document(results, wo_step=wo_step, testing_steps=num_steps)
+        run_dir.write_detections(wo_step, mode, document)
+        result = compute_detection_map(ground_truth, document, subset="test", tiou_thresholds=config.testing.tiou_thresholds)
+        metrics[mode] = result.to_json_dict()
+        run_dir.write_metrics(wo_step, mode, metrics[mode])
+        with writer.as_default(step=wo_step):
+            for threshold, value in zip(result.tiou_thresholds, result.mAP):
+                tf.summary.scalar(f"{mode}/mAP@{float(threshold):.2f}", float(value))
+            tf.summary.scalar(f"{mode}/average_mAP", float(result.average_mAP))
+    return metrics
+
+
+def results_summary(per_step_metrics: Mapping[int, Mapping], config, final_step: int, seconds: float) -> dict:
+    """The contents of results.json: one row per winners-out step and testing mode, and the final model's.
+
+    Args:
+        per_step_metrics: winners-out step -> testing mode -> metrics (steps without metrics skipped).
+        config: the experiment config.
+        final_step: the last winners-out step (the model the run keeps).
+        seconds: the run's wall time.
+    """
+    rows = {}
+    for step, metrics in sorted(per_step_metrics.items()):
+        for mode, values in metrics.items():
+            rows[f"WO-step {step}, {TESTING_MODES[mode]}"] = values
+    return {
+        "dataset": config.dataset,
+        "model_selection": "last winners-out step",
+        "tiou_thresholds": list(config.testing.tiou_thresholds),
+        "rows": rows,
+        "final": per_step_metrics[final_step],
+        "train_seconds": seconds,
+    }

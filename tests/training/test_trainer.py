@@ -209,7 +209,7 @@ def _own_label_topp(trainer, masks_before):
     """Expected removal: per video, the union over its own labels of the top-p CSC segments among the kept ones."""
     p = trainer.config.winners_out.segments_per_step
     expected = {}
-    for batch in trainer._eval_dataset("train", trainer.mask_table):
+    for batch in trainer.eval_dataset("train", trainer.mask_table):
         scores = trainer.model.make_segment_scorer(
             batch["features"], None, stream_weights=trainer.config.winners_out.stream_weights
         )(batch["mask"]).numpy()  # [B, C, K], all classes
@@ -230,7 +230,7 @@ def test_removal_takes_top_p_of_each_own_label_only_and_masks_change_between_ste
     trainer, _ = trained_trainer
     p = trainer.config.winners_out.segments_per_step
     all_kept = {v: np.ones(trainer.num_segments, bool) for v in trainer.train_ids}
-    step1 = trainer._remove_winners_from_training_videos()
+    step1 = trainer.remove_winners()
     expected = _own_label_topp(trainer, all_kept)
     assert set(step1) == set(trainer.train_ids)
     for video_id, keep in step1.items():
@@ -239,7 +239,7 @@ def test_removal_takes_top_p_of_each_own_label_only_and_masks_change_between_ste
 
     trainer.mask_table.assign(step1)
     try:
-        step2 = trainer._remove_winners_from_training_videos()
+        step2 = trainer.remove_winners()
         expected = _own_label_topp(trainer, step1)
     finally:
         trainer.mask_table.assign(all_kept)
@@ -254,13 +254,13 @@ def test_removed_segments_are_not_seen_by_the_training_pipeline(trained_trainer)
     from iwo_tf.data.masks import MaskStore
 
     trainer, _ = trained_trainer
-    masks = trainer._remove_winners_from_training_videos()
+    masks = trainer.remove_winners()
     store = MaskStore(os.path.join(trainer.workdir, "scratch_masks"))
     store.save(1, masks)
     loaded = store.load(1)
     trainer.mask_table.assign(loaded)
     try:
-        iterator = iter(trainer._dataset_for_epoch(0))
+        iterator = iter(trainer.dataset_for_epoch(0))
         seen = {}
         for _ in range(trainer.steps_per_epoch):
             batch = next(iterator)
@@ -294,3 +294,34 @@ def test_ablation_switches_train_and_evaluate(tiny_data_dir, tmp_path, switches)
     for key, value in switches.items():
         section, name = key.split("__")
         assert recorded[section][name] == value
+
+
+def test_csc_figures_of_ids_with_slashes_stay_in_figures_and_follow_no_symlink(trained_trainer, tmp_path):
+    """An id holding '/' or '..' names a file inside figures/; a pre-placed symlink is replaced, not followed."""
+    from iwo_tf.training.csc_figures import write_csc_figures
+    from iwo_tf.training.run_dir import RunDir
+
+    trainer, _ = trained_trainer
+    prefix = "../../evil/"
+    batches = []
+    for batch in trainer.eval_dataset("test"):
+        renamed = dict(batch)
+        renamed["video_id"] = tf.constant([prefix + v.decode() for v in batch["video_id"].numpy()])
+        batches.append(renamed)
+    database = {prefix + v: item for v, item in trainer.ground_truth["database"].items()}
+    video_ids = [prefix + trainer.test_ids[0], prefix + trainer.test_ids[-1]]
+    run_dir = RunDir(str(tmp_path / "w"))
+    outside = tmp_path / "outside.png"
+    outside.write_bytes(b"precious")
+    os.makedirs(os.path.dirname(run_dir.figure_path(1, video_ids[0])))
+    os.symlink(outside, run_dir.figure_path(1, video_ids[0]))
+    written = write_csc_figures(
+        trainer.model, batches, video_ids=video_ids, database=database, class_names=trainer.class_names,
+        config=trainer.config, run_dir=run_dir, writer=tf.summary.create_noop_writer(), wo_step=1,
+    )
+    assert sorted(written) == sorted(run_dir.figure_path(1, v) for v in video_ids)
+    for path in written:
+        assert os.path.dirname(path) == str(tmp_path / "w" / "figures") and not os.path.islink(path)
+        assert open(path, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+    assert outside.read_bytes() == b"precious"
+    assert not (tmp_path / "evil").exists()
