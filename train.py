@@ -86,17 +86,19 @@ def main(argv):
     config = _CONFIG.value
     if _DATASET.value != config.dataset and config.dataset in DATASETS and _CONFIG.present is False:
         raise app.UsageError(f"--dataset={_DATASET.value} but the config is for {config.dataset}")
-    # The strategy comes first: MultiWorkerMirroredStrategy must exist before any other TF op.
+    from iwo_tf.training.config_validation import validate_config
     from iwo_tf.training.strategy import CLUSTER_ERRORS, cluster_failure_message, is_chief, make_strategy, num_workers, sync_workers
-
-    strategy = make_strategy(_STRATEGY.value or config.strategy)
-    import tensorflow as tf
-
-    from iwo_tf.training.trainer import WinnersOutTrainer
 
     with config.unlocked():
         config.strategy = _STRATEGY.value or config.strategy
         config.data_dir = _DATA_DIR.value or config.data_dir or os.path.join("data", config.dataset)
+    validate_config(config)  # before anything runs or is written
+    # The strategy comes first: MultiWorkerMirroredStrategy must exist before any other TF op.
+    strategy = make_strategy(config.strategy)
+    import tensorflow as tf
+
+    from iwo_tf.training.trainer import WinnersOutTrainer
+
     if config.deterministic:
         tf.config.experimental.enable_op_determinism()
     workdir = _WORKDIR.value or os.path.join("runs", config.dataset)
@@ -129,5 +131,12 @@ def main(argv):
             raise SystemExit("error: " + cluster_failure_message(strategy, error, workdir)) from None
 
 
+def _main(argv):
+    """`main`, with a user error (a bad config value, a refused workdir) printed as one line, exit status 2."""
+    from iwo_tf.errors import exit_on_user_error
+
+    return exit_on_user_error(main, argv)
+
+
 if __name__ == "__main__":
-    app.run(main)
+    app.run(_main)
