@@ -86,7 +86,8 @@ def _draw_lanes(ax, video: VideoLocalization, track: ClassTrack, axis_width_px: 
     best = max([score for _, _, score in track.detections], default=1.0) or 1.0
     for start, end, score in track.detections:
         alpha = 0.3 + 0.7 * max(0.0, score) / best
-        ax.broken_barh([(start, end - start)], (0.12, 0.76), color=DETECTION_COLOR, alpha=alpha)
+        ax.broken_barh([(start, end - start)], (0.12, 0.76), facecolor=DETECTION_COLOR, alpha=alpha,
+                      edgecolor="white", linewidth=0.8)
         if (end - start) / span * axis_width_px >= 24:
             ax.text(0.5 * (start + end), 0.5, f"{score:.2f}", ha="center", va="center",
                     fontsize=7 if (end - start) / span * axis_width_px >= 30 else 6, color="white", fontweight="bold")
@@ -121,7 +122,8 @@ def render_png(videos: Sequence[VideoLocalization], width_px: int = 1400) -> byt
         colors = step_colors(video.num_steps)
         for rank, track in enumerate(video.tracks, start=1):
             heading = (f"{rank}. {track.class_name}   video score {track.video_score:.2f}   "
-                       f"{len(track.ground_truth)} ground-truth instance(s), {len(track.detections)} detection(s)")
+                       f"{len(track.ground_truth)} ground-truth instance(s), {len(track.detections)} detection(s), "
+                       f"{int(np.sum(np.asarray(track.selection_step) >= 0))} of {len(track.curve)} segments selected")
             fig.text(LEFT_PX / width_px, 1.0 - (top + 16) / height_px, heading, fontsize=9)
             curve_ax = _axes(fig, top + _HEADING_PX, _CURVE_PX, width_px, height_px)
             _draw_curve(curve_ax, video, track, colors)
