@@ -11,21 +11,32 @@ Everything a run writes lives under its workdir; this module is the one place th
     figures/            CSC curves of a few test videos per step (PNG)
     results.json        the final table
     model.keras         the final model (the last winners-out step: no selection on test data)
+    run.lock            held (flock) by the run using the workdir; holds its pid
 
 Serving (`iwo_tf.serving.training_run_export`) reads `run_config.json` and `model.keras`.
 """
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import json
 import os
+import weakref
 from typing import Any, Mapping, Optional
 
+import tensorflow as tf
+from absl import logging
+
+from iwo_tf.data.dataset_writer import CLASSES_TXT, DATASET_JSON, GROUND_TRUTH_JSON
 from iwo_tf.errors import UserInputError
-from iwo_tf.io import read_json, safe_file_component, write_bytes_atomic, write_json_atomic
+from iwo_tf.io import is_url, makedirs, read_json, safe_file_component, write_bytes_atomic, write_json_atomic
 from iwo_tf.serving.serving_config import ServingConfig
 
 # Config sections that must not change when a run resumes (they define what the checkpoint means).
 RESUME_INVARIANT_SECTIONS = ("data", "model", "winners_out")
+# Top-level config values that are part of a run's identity too.
+RESUME_INVARIANT_KEYS = ("seed",)
+LOCK_FILE = "run.lock"
 # Testing modes a run evaluates, in table order, and their row labels.
 TESTING_MODES = {"wo_testing": "winners-out testing", "single_step_testing": "single-step testing"}
 MODEL_KEYS = ("num_classes", "num_segments", "stream_dims", "num_modules", "dropout_rate", "pooling",
@@ -35,6 +46,37 @@ MODEL_KEYS = ("num_classes", "num_segments", "stream_dims", "num_modules", "drop
 def _plain(value: Any) -> Any:
     """`value` as JSON gives it back (tuples become lists), for comparisons with a file's contents."""
     return json.loads(json.dumps(value))
+
+
+def data_fingerprint(data_dir: str) -> str:
+    """sha256 of a converted dataset: dataset.json, classes.txt and ground_truth.json contents, and every shard's size.
+
+    Two directories holding the same conversion have the same fingerprint wherever they are; features
+    converted again from other files (even with the same video ids and classes) do not.
+
+    Args:
+        data_dir: the converted dataset directory.
+    """
+    digest = hashlib.sha256()
+    for name in (DATASET_JSON, CLASSES_TXT, GROUND_TRUTH_JSON):
+        with tf.io.gfile.GFile(os.path.join(data_dir, name), "rb") as f:
+            content = f.read()
+        digest.update(f"{name}:{len(content)}:".encode())
+        digest.update(content)
+    metadata = json.loads(tf.io.gfile.GFile(os.path.join(data_dir, DATASET_JSON), "rb").read())
+    for subset in sorted(metadata.get("subsets", {})):
+        for name in metadata["subsets"][subset].get("files", []):
+            size = tf.io.gfile.stat(os.path.join(data_dir, name)).length
+            digest.update(f"{subset}/{name}:{size};".encode())
+    return digest.hexdigest()
+
+
+def run_identity(config) -> dict:
+    """What a run is: its data's fingerprint and the config values a resumed run must share."""
+    invariant = {section: _plain(config[section].to_dict() if hasattr(config[section], "to_dict") else config[section])
+                 for section in RESUME_INVARIANT_SECTIONS}
+    invariant.update({key: _plain(config[key]) for key in RESUME_INVARIANT_KEYS})
+    return {"data_fingerprint": data_fingerprint(config.data_dir), "invariant_config": invariant}
 
 
 def run_config_document(config, class_names, model_config: Mapping, snippet_stride_sec: float) -> dict:
@@ -65,6 +107,7 @@ def run_config_document(config, class_names, model_config: Mapping, snippet_stri
         "model": {key: model_config[key] for key in MODEL_KEYS},
         "localization": localization,
         "serving": serving.to_json(),
+        "identity": run_identity(config),
         "model_selection": "last winners-out step (no selection on test data)",
     }
 
@@ -78,6 +121,52 @@ class RunDir:
 
     def __init__(self, workdir: str):
         self.workdir = str(workdir)
+        self._lock_fd = None
+
+    # --- the exclusive lock ------------------------------------------------------------------------
+    @property
+    def lock_path(self) -> str:
+        return self.path(LOCK_FILE)
+
+    def lock(self) -> None:
+        """Takes the workdir's exclusive lock (`flock` on run.lock, which then holds this process's pid).
+
+        Held until `release()`, or until the process ends (the kernel drops it even after kill -9).
+        Workdirs on URL filesystems (gs://) cannot be locked: a warning says so.
+
+        Raises:
+            UserInputError: another process holds it (the message names its pid).
+        """
+        if self._lock_fd is not None:
+            return
+        if is_url(self.workdir):
+            logging.warning("%s: a workdir on a URL filesystem cannot be locked; run one job on it at a time", self.workdir)
+            return
+        makedirs(self.workdir)
+        flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+        try:
+            fd = os.open(self.lock_path, flags, 0o666)
+        except OSError as error:
+            raise UserInputError(f"{self.lock_path}: cannot open the workdir lock ({error.strerror})") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.pread(fd, 64, 0).decode("ascii", "replace").strip() or "unknown"
+            os.close(fd)
+            raise UserInputError(
+                f"{self.workdir}: another run (pid {holder}) is using this workdir (lock {self.lock_path}); "
+                "wait for it to finish or use another --workdir"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._lock_fd = fd
+        self._finalizer = weakref.finalize(self, os.close, fd)
+
+    def release(self) -> None:
+        """Releases the lock taken by `lock()` (no-op when not held)."""
+        if self._lock_fd is not None:
+            self._finalizer()  # closing the descriptor drops the flock
+            self._lock_fd = None
 
     # --- paths -------------------------------------------------------------------------------------
     def path(self, *parts: str) -> str:
@@ -128,14 +217,32 @@ class RunDir:
             raise UserInputError(f"{self.run_config_path}: not valid JSON ({error}); restore it or use a new --workdir") from None
 
     def check_resumable(self, document: Mapping) -> None:
-        """Refuses to continue a stored run whose invariant config differs from `document`'s.
+        """Refuses to continue a stored run that is another run: other data, or another invariant config.
+
+        The data is compared by fingerprint (`data_fingerprint`), so a moved dataset is accepted and a
+        different one in the same place, or with the same video ids, is not. A run_config.json from
+        before identities were recorded is compared by its data_dir path.
 
         Raises:
-            UserInputError: one line naming run_config.json and the section that differs.
+            UserInputError: one line naming run_config.json and what differs.
         """
         previous = self.read_run_config()
         if previous is None:
             return
+        before = previous.get("identity", {}).get("data_fingerprint")
+        now = document["identity"]["data_fingerprint"]
+        if (before is not None and before != now) or (before is None and previous.get("data_dir") != document["data_dir"]):
+            raise UserInputError(
+                f"{self.run_config_path}: the workdir holds a run trained on other data ({previous.get('data_dir')}, "
+                f"fingerprint {str(before)[:12]}) than {document['data_dir']} (fingerprint {now[:12]}); "
+                "resume with the original data or use a new --workdir"
+            )
+        for key in RESUME_INVARIANT_KEYS:
+            if key in previous.get("config", {}) and _plain(previous["config"][key]) != _plain(document["config"][key]):
+                raise UserInputError(
+                    f"{self.run_config_path}: the workdir holds a run with config.{key}={previous['config'][key]!r}, "
+                    f"not {document['config'][key]!r}; use a new --workdir or the original config to resume"
+                )
         for section in RESUME_INVARIANT_SECTIONS:
             before = _plain(previous.get("config", {}).get(section))
             now = _plain(document["config"].get(section))
@@ -146,13 +253,22 @@ class RunDir:
                 )
 
     def prepare(self, document: Mapping, *, write: bool) -> None:
-        """Checks that the workdir can hold this run (resume rules), then records its run_config.json.
+        """Locks the workdir, checks that it can hold this run (resume rules), then records run_config.json.
+
+        The identity recorded never changes: a run_config.json is only rewritten by a run that passed
+        `check_resumable` (other settings, e.g. testing ones, may change between resumes).
 
         Args:
             document: `run_config_document(...)`.
-            write: False on workers that only read (non-chief workers write nothing here).
+            write: False on workers that write nothing here (non-chief workers; no lock taken).
         """
-        self.check_resumable(document)
+        if write:
+            self.lock()
+        try:
+            self.check_resumable(document)
+        except UserInputError:
+            self.release()
+            raise
         if write:
             write_json_atomic(self.run_config_path, dict(document))
 

@@ -78,6 +78,8 @@ class WinnersOutTrainer:
         if not self.chief:
             weakref.finalize(self, shutil.rmtree, self.workdir, ignore_errors=True)
         self.run_dir = RunDir(self.workdir)
+        if self.chief:
+            self.run_dir.lock()  # before anything is read or written; released when run() ends
         self.info = load_dataset_info(config.data_dir)
         self.class_names = list(self.info.class_names)
         self.ground_truth = read_json(self.info.ground_truth_path)
@@ -97,7 +99,7 @@ class WinnersOutTrainer:
             self.optimizer = build_optimizer(config.optimizer)
             self.optimizer.build(self.model.trainable_variables)
         self.state = RunCheckpoint(self.model, self.optimizer, self.run_dir.checkpoints_dir)
-        self.mask_store = MaskStore(self.run_dir.masks_dir)
+        self.mask_store = MaskStore(self.run_dir.masks_dir, video_ids=self.train_ids, num_segments=self.num_segments)
         self.mask_table = MaskTable(self.train_ids, self.num_segments)
         self.localizer = SplitLocalizer(
             self.model, top_q=config.testing.top_q, segments_per_step=config.testing.segments_per_step,
@@ -195,7 +197,16 @@ class WinnersOutTrainer:
 
     # --- the whole run (Algorithm 1) ---------------------------------------------------------------
     def run(self) -> dict:
-        """Trains with winners-out, tests, evaluates and saves the final model; returns the summary."""
+        """Trains with winners-out, tests, evaluates and saves the final model; returns the summary.
+
+        The workdir is locked from the start of the run until it returns or fails.
+        """
+        try:
+            return self._run()
+        finally:
+            self.run_dir.release()
+
+    def _run(self) -> dict:
         config = self.config
         start = time.time()
         self.run_dir.prepare(self._run_config(), write=self.chief)

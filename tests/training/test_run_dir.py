@@ -5,7 +5,7 @@ import os
 import pytest
 
 from iwo_tf.errors import UserInputError
-from iwo_tf.training.run_dir import RunDir, run_config_document
+from iwo_tf.training.run_dir import RunDir, data_fingerprint, run_config_document
 from tests.training.conftest import tiny_config
 
 MODEL_CONFIG = {"num_classes": 4, "num_segments": 32, "stream_dims": [16, 16], "num_modules": 4, "dropout_rate": 0.8,
@@ -13,7 +13,7 @@ MODEL_CONFIG = {"num_classes": 4, "num_segments": 32, "stream_dims": [16, 16], "
 
 
 def _document(tmp_path, **overrides):
-    config = tiny_config(tmp_path / "data", **overrides)
+    config = tiny_config(_fake_dataset(tmp_path / "data"), **overrides)
     return run_config_document(config, ["a", "b", "c", "d"], MODEL_CONFIG, 0.64)
 
 
@@ -74,3 +74,63 @@ def test_metrics_round_trip_by_step_and_mode(tmp_path):
     run_dir.write_metrics(1, "wo_testing", {"mAP": [0.5], "average_mAP": 0.5})
     assert run_dir.load_metrics(1) == {"wo_testing": {"mAP": [0.5], "average_mAP": 0.5}}
     assert os.path.exists(run_dir.metrics_path(1, "wo_testing"))
+
+
+def _fake_dataset(directory, features=b"x" * 100, labels="a\nb\n"):
+    """The files `data_fingerprint` reads: dataset.json, classes.txt, ground_truth.json and one shard."""
+    os.makedirs(directory, exist_ok=True)
+    (directory / "dataset.json").write_text(json.dumps({"subsets": {"train": {"files": ["train-0.tfrecord"]}}}))
+    (directory / "classes.txt").write_text(labels)
+    (directory / "ground_truth.json").write_text(json.dumps({"database": {"v1": {"subset": "train"}}}))
+    (directory / "train-0.tfrecord").write_bytes(features)
+    return directory
+
+
+def test_the_data_fingerprint_follows_contents_and_shard_sizes_not_the_path(tmp_path):
+    first = data_fingerprint(str(_fake_dataset(tmp_path / "a")))
+    assert data_fingerprint(str(_fake_dataset(tmp_path / "moved"))) == first
+    assert data_fingerprint(str(_fake_dataset(tmp_path / "longer", features=b"x" * 101))) != first
+    assert data_fingerprint(str(_fake_dataset(tmp_path / "classes", labels="a\nc\n"))) != first
+
+
+def _document_for(tmp_path, data_dir, **overrides):
+    config = tiny_config(data_dir, **overrides)
+    return run_config_document(config, ["a", "b"], MODEL_CONFIG, 0.64)
+
+
+def test_resuming_on_other_data_with_the_same_ids_is_refused_and_run_config_kept(tmp_path):
+    run_dir = RunDir(str(tmp_path / "w"))
+    original = _document_for(tmp_path, _fake_dataset(tmp_path / "a"))
+    run_dir.prepare(original, write=True)
+    run_dir.release()
+    stored = open(run_dir.run_config_path, "rb").read()
+    other = _document_for(tmp_path, _fake_dataset(tmp_path / "b", features=b"y" * 120))
+    with pytest.raises(UserInputError, match=r"run_config.json: the workdir holds a run trained on other data") as error:
+        run_dir.prepare(other, write=True)
+    assert "\n" not in str(error.value)
+    assert open(run_dir.run_config_path, "rb").read() == stored
+    moved = _document_for(tmp_path, _fake_dataset(tmp_path / "moved"))  # same data elsewhere: same run
+    run_dir.prepare(moved, write=True)
+    assert run_dir.read_run_config()["identity"] == original["identity"]
+
+
+def test_resuming_with_another_seed_is_refused(tmp_path):
+    data = _fake_dataset(tmp_path / "a")
+    run_dir = RunDir(str(tmp_path / "w"))
+    run_dir.prepare(_document_for(tmp_path, data), write=True)
+    run_dir.release()
+    document = _document_for(tmp_path, data)
+    document["config"]["seed"] = 7
+    with pytest.raises(UserInputError, match=r"config.seed=0, not 7"):
+        run_dir.prepare(document, write=True)
+
+
+def test_a_second_user_of_a_workdir_fails_at_once_naming_the_holders_pid(tmp_path):
+    first, second = RunDir(str(tmp_path / "w")), RunDir(str(tmp_path / "w"))
+    first.lock()
+    assert open(first.lock_path).read().strip() == str(os.getpid())
+    with pytest.raises(UserInputError, match=rf"another run \(pid {os.getpid()}\) is using this workdir"):
+        second.lock()
+    first.release()
+    second.lock()  # free again once released
+    second.release()
