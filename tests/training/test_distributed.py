@@ -32,6 +32,8 @@ from iwo_tf.data.synthetic import SyntheticSpec, generate_synthetic_dataset
 from iwo_tf.training.local_cluster import free_local_ports, local_tf_config
 from tests.training.conftest import REPO, subprocess_env
 
+pytestmark = pytest.mark.slow  # every test here runs training processes
+
 DRIVER = REPO / "tests" / "training" / "distributed_driver.py"
 
 SPEC = SyntheticSpec(

@@ -12,6 +12,8 @@ import tensorflow as tf
 
 from tests.training.conftest import REPO, TINY_OVERRIDES, run_train, subprocess_env, tiny_config, train_command
 
+pytestmark = pytest.mark.slow  # every test here trains (in this process or through train.py)
+
 
 @pytest.fixture(scope="module")
 def finished_run(tiny_data_dir, tmp_path_factory):
@@ -166,6 +168,58 @@ def test_resuming_with_a_different_model_config_is_refused(finished_run, tiny_da
     assert "run_config.json" in second.stderr and "'model' config differs" in second.stderr
 
 
+def _one_line_error(result):
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr, result.stderr[-3000:]
+    lines = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(lines) == 1, result.stderr[-3000:]
+    return lines[0]
+
+
+def test_a_second_run_on_a_locked_workdir_fails_at_once_naming_the_holder(tiny_data_dir, tmp_path):
+    from iwo_tf.training.run_dir import RunDir
+
+    holder = RunDir(str(tmp_path / "w"))
+    holder.lock()  # this test process plays the first run
+    try:
+        result = run_train(tiny_data_dir, tmp_path / "w", "--config.export.enabled=false", timeout=120)
+    finally:
+        holder.release()
+    line = _one_line_error(result)
+    assert f"another run (pid {os.getpid()}) is using this workdir" in line
+    assert os.listdir(tmp_path / "w") == ["run.lock"]  # the refused run wrote nothing
+
+
+def test_resuming_on_other_data_with_the_same_ids_is_refused_and_run_config_kept(tiny_data_dir, tmp_path):
+    from iwo_tf.data.synthetic import generate_synthetic_dataset
+    from tests.training.conftest import TINY_SPEC
+
+    other = generate_synthetic_dataset(str(tmp_path / "other"), seed=4, spec=TINY_SPEC)  # same ids and classes
+    workdir = tmp_path / "w"
+    short = dict(winners_out__train_steps=1, winners_out__epochs_per_step=1, testing__compare_single_step=False)
+    first = run_train(tiny_data_dir, workdir, "--config.export.enabled=false", **short)
+    assert first.returncode == 0, first.stderr[-3000:]
+    stored = (workdir / "run_config.json").read_bytes()
+    second = run_train(other, workdir, "--config.export.enabled=false", **short)
+    line = _one_line_error(second)
+    assert "run_config.json: the workdir holds a run trained on other data" in line and str(other) in line
+    assert (workdir / "run_config.json").read_bytes() == stored
+
+
+def test_an_edited_mask_file_stops_the_resumed_run_with_one_line_naming_it(tiny_data_dir, tmp_path):
+    workdir = tmp_path / "w"
+    short = dict(winners_out__epochs_per_step=1, testing__compare_single_step=False)
+    first = run_train(tiny_data_dir, workdir, "--config.export.enabled=false", **short)
+    assert first.returncode == 0, first.stderr[-3000:]
+    path = workdir / "masks" / "step_001.json"
+    document = json.loads(path.read_text())
+    document["removed"] = {video: [] for video in document["removed"]}  # valid JSON, nothing removed
+    path.write_text(json.dumps(document))
+    second = run_train(tiny_data_dir, workdir, "--config.export.enabled=false", **short)
+    line = _one_line_error(second)
+    assert line.startswith(f"error: {path}: checksum mismatch"), line
+
+
 def test_thumos14_without_features_names_layouts_converter_and_flags(tmp_path):
     result = subprocess.run(
         ["python", "train.py", "--dataset=thumos14", f"--data_dir={tmp_path / 'nothing'}",
@@ -273,27 +327,88 @@ def test_removed_segments_are_not_seen_by_the_training_pipeline(trained_trainer)
         np.testing.assert_array_equal(mask, masks[video_id], err_msg=video_id)
 
 
-@pytest.mark.parametrize(
-    "switches",
-    [
-        {"model__pooling": "mean"},  # Table V: CAM instead of CSC
-        {"winners_out__score_method": "attention"},  # Sec. VI-C.2: attention weights instead of CSC
-        {"model__use_shifting_bias": True},  # Table VII variant
-        {"winners_out__reinitialize": True},
-    ],
-    ids=lambda switches: ",".join(f"{k}={v}" for k, v in switches.items()),
-)
-def test_ablation_switches_train_and_evaluate(tiny_data_dir, tmp_path, switches):
+def _ablation_run(data_dir, workdir, switches):
+    """A tiny in-process run (1 epoch per step) that records the weights the second winners-out step starts from."""
     from iwo_tf.training.trainer import WinnersOutTrainer
 
-    config = tiny_config(tiny_data_dir, winners_out__epochs_per_step=1, **switches)
-    summary = WinnersOutTrainer(config, str(tmp_path), tf.distribute.get_strategy(), verbose=False).run()
+    config = tiny_config(data_dir, winners_out__epochs_per_step=1, **switches)
+    trainer = WinnersOutTrainer(config, str(workdir), tf.distribute.get_strategy(), verbose=False)
+    seen = {}
+    train_epoch = trainer.train_epoch
+
+    def recording_epoch(wo_step, epoch):
+        if (wo_step, epoch) == (1, 0):
+            seen["step2_start"] = [v.numpy() for v in trainer.model.weights]
+        return train_epoch(wo_step, epoch)
+
+    trainer.train_epoch = recording_epoch
+    summary = trainer.run()
+    return trainer, summary, seen
+
+
+@pytest.fixture(scope="module")
+def baseline_run(tiny_data_dir, tmp_path_factory):
+    return _ablation_run(tiny_data_dir, tmp_path_factory.mktemp("baseline"), {})
+
+
+def _masks(trainer, step):
+    with open(os.path.join(trainer.workdir, "masks", f"step_{step:03d}.json")) as f:
+        return json.load(f)["removed"]
+
+
+def _pooling_weights(trainer):
+    return [w for pooling in trainer.model.stream_poolings for w in pooling.weights]
+
+
+def _check_mean_pooling(trainer, baseline, seen, baseline_seen):
+    from iwo_tf.model.replicated_mean_pooling import ReplicatedMeanPooling
+
+    assert all(isinstance(p, ReplicatedMeanPooling) for p in trainer.model.stream_poolings)
+    assert _pooling_weights(trainer) == [] and _pooling_weights(baseline) != []
+
+
+def _check_attention_scores(trainer, baseline, seen, baseline_seen):
+    # Step 1 trains identically (same seed): the removal pass saw the same weights, only its scorer differs.
+    for ours, theirs in zip(seen["step2_start"], baseline_seen["step2_start"]):
+        np.testing.assert_array_equal(ours, theirs)
+    assert _masks(trainer, 1) != _masks(baseline, 1)
+    assert trainer.removal.score_method == "attention" and baseline.removal.score_method == "csc"
+
+
+def _check_shifting_bias(trainer, baseline, seen, baseline_seen):
+    assert all(p.shifting_bias is not None for p in trainer.model.stream_poolings)
+    assert all(p.shifting_bias is None for p in baseline.model.stream_poolings)
+    assert not any("shifting_bias" in w.path for w in baseline.model.weights)
+
+
+def _check_reinitialize(trainer, baseline, seen, baseline_seen):
+    for start, initial in zip(seen["step2_start"], trainer.state.initial_weights):
+        np.testing.assert_array_equal(start, initial)
+    assert any(not np.array_equal(start, initial)
+               for start, initial in zip(baseline_seen["step2_start"], baseline.state.initial_weights))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "switches, check",
+    [
+        ({"model__pooling": "mean"}, _check_mean_pooling),  # Table V: CAM instead of CSC
+        ({"winners_out__score_method": "attention"}, _check_attention_scores),  # Sec. VI-C.2
+        ({"model__use_shifting_bias": True}, _check_shifting_bias),  # Table VII variant
+        ({"winners_out__reinitialize": True}, _check_reinitialize),
+    ],
+    ids=["pooling=mean", "score_method=attention", "use_shifting_bias", "reinitialize"],
+)
+def test_ablation_switches_change_what_they_name(baseline_run, tiny_data_dir, tmp_path, switches, check):
+    baseline, _, baseline_seen = baseline_run
+    trainer, summary, seen = _ablation_run(tiny_data_dir, tmp_path, switches)
     assert set(summary["rows"]) == {f"WO-step {s}, {m} testing" for s in (1, 2) for m in ("winners-out", "single-step")}
     with open(tmp_path / "run_config.json") as f:
         recorded = json.load(f)["config"]
     for key, value in switches.items():
         section, name = key.split("__")
         assert recorded[section][name] == value
+    check(trainer, baseline, seen, baseline_seen)
 
 
 def test_csc_figures_of_ids_with_slashes_stay_in_figures_and_follow_no_symlink(trained_trainer, tmp_path):
