@@ -89,6 +89,23 @@ class ConvergenceGuard:
                 f"lower the learning rate, e.g. --config.optimizer.learning_rate=...{hint}")
 
 
+def guard_from_config(config, num_classes: int, global_batch: int, updates_per_epoch: int) -> Optional[ConvergenceGuard]:
+    """The guard `config.convergence_guard` asks for (`after_epochs` 0: none), with the run's settings."""
+    section = config.get("convergence_guard", {})
+    after_epochs = int(section.get("after_epochs", 3))
+    if after_epochs <= 0:
+        return None
+    return ConvergenceGuard(num_classes, after_epochs=after_epochs, tolerance=float(section.get("tolerance", 0.05)),
+                            settings={
+                                "learning_rate": config.optimizer.learning_rate,
+                                "optimizer": config.optimizer.get("name", "sgd"),
+                                "batch_size": global_batch,
+                                "updates_per_epoch": updates_per_epoch,
+                                "epochs_per_step": int(config.winners_out.epochs_per_step),
+                                "dropout_rate": config.model.dropout_rate,
+                            })
+
+
 def report(message: str, writer=None, step: int = 0) -> None:
     """Logs the guard's message as a warning and, with a summary writer, as TensorBoard text."""
     import tensorflow as tf

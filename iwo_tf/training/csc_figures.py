@@ -70,7 +70,7 @@ def curve_video_ids(test_ids: Sequence[str], count: int) -> list:
 
 
 def write_csc_figures(model, dataset, *, video_ids: Sequence[str], database: Mapping, class_names: Sequence[str],
-                      config, run_dir, writer, wo_step: int) -> list:
+                      config, run_dir, writer, wo_step: int, summary_step: int | None = None) -> list:
     """Draws the CSC curve of each video's top class after a winners-out step, to PNG files and TensorBoard.
 
     Each figure is written atomically to `run_dir.figure_path(wo_step, video_id)` (a safe file name
@@ -86,6 +86,7 @@ def write_csc_figures(model, dataset, *, video_ids: Sequence[str], database: Map
         run_dir: the run's `RunDir`.
         writer: the test summary writer.
         wo_step: the winners-out step just trained (1-based).
+        summary_step: the TensorBoard step of the images (the global epoch); None uses `wo_step`.
 
     Returns:
         The files written.
@@ -123,6 +124,6 @@ def write_csc_figures(model, dataset, *, video_ids: Sequence[str], database: Map
                 title_suffix=f" (after winners-out step {wo_step})",
             )
             written.append(run_dir.write_figure(wo_step, ids[row], png))
-            with writer.as_default(step=wo_step):
+            with writer.as_default(step=wo_step if summary_step is None else summary_step):
                 tf.summary.image(f"csc_curves/{ids[row]}", tf.image.decode_png(png)[None])
     return written

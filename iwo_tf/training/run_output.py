@@ -128,7 +128,7 @@ class RunOutput:
             self.stages_left[stage] = max(0, self.stages_left[stage] - 1)
         eta = self.eta_seconds()
         suffix = f"; run ETA {format_duration(eta)}" if eta is not None and eta >= 1 else ""
-        self.print(f"[{format_duration(self.clock() - self.start):>6}] {stage}{' ' + detail if detail else ''}: "
+        self.print(f"[{format_duration(self.clock() - self.start):>6}] {stage}{f' ({detail})' if detail else ''}: "
                    f"{seconds:.1f} s{suffix}")
 
     def step_map(self, label: str, metrics: Mapping, thresholds: Sequence[float]) -> None:

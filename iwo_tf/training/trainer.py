@@ -6,6 +6,7 @@ What the run writes, and where, is `iwo_tf.training.run_dir.RunDir`'s job.
 """
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 import time
@@ -19,6 +20,7 @@ from iwo_tf.data.dataset_info import load_dataset_info
 from iwo_tf.data.masks import MaskStore, MaskTable
 from iwo_tf.io import read_json
 from iwo_tf.training.checkpointing import RunCheckpoint, broadcast_run_state
+from iwo_tf.training.convergence_guard import guard_from_config, report
 from iwo_tf.training.csc_figures import curve_video_ids, write_csc_figures
 from iwo_tf.training.datasets import evaluation_dataset, training_dataset
 from iwo_tf.training.evaluation_runs import (
@@ -27,11 +29,14 @@ from iwo_tf.training.evaluation_runs import (
     format_map_table,
     removed_fraction,
     results_summary,
+    testing_settings,
 )
 from iwo_tf.training.model_factory import OPTIMIZERS, build_model, build_optimizer
 from iwo_tf.training.removal import RemovalPass
 from iwo_tf.training.run_dir import RunDir, run_config_document
-from iwo_tf.training.schedule import step_decay_learning_rate
+from iwo_tf.training.run_output import RunOutput
+from iwo_tf.training.run_summaries import write_run_description
+from iwo_tf.training.schedule import learning_rate_for
 from iwo_tf.training.strategy import is_chief, task_description
 from iwo_tf.training.train_step import make_train_step
 
@@ -113,6 +118,9 @@ class WinnersOutTrainer:
         self.train_writer = tf.summary.create_file_writer(self.run_dir.tensorboard_dir("train"))
         self.test_writer = tf.summary.create_file_writer(self.run_dir.tensorboard_dir("test"))
         self.train_step = make_train_step(self.model, self.optimizer, strategy, self.global_batch)
+        train_steps, epochs = int(config.winners_out.train_steps), int(config.winners_out.epochs_per_step)
+        self.output = RunOutput(total_epochs=train_steps * epochs, enabled=self.verbose)
+        self.guard = guard_from_config(config, self.info.num_classes, self.global_batch, self.steps_per_epoch)
 
     # --- the pieces of Algorithm 1 -----------------------------------------------------------------
     def eval_dataset(self, subset: str, mask_table=None):
@@ -140,42 +148,51 @@ class WinnersOutTrainer:
     def train_epoch(self, wo_step: int, epoch: int) -> dict:
         """One epoch over the training videos' kept segments; returns the epoch's mean losses and accuracy."""
         config = self.config
-        learning_rate = step_decay_learning_rate(
-            epoch, config.optimizer.learning_rate, config.optimizer.decay_every_epochs, config.optimizer.decay_factor
-        )
+        train_steps, epochs = int(config.winners_out.train_steps), int(config.winners_out.epochs_per_step)
+        learning_rate = learning_rate_for(config.optimizer, wo_step, epoch, epochs)
         self.optimizer.learning_rate.assign(learning_rate)
         iterator = iter(self.dataset_for_epoch(int(config.seed) * 100_003 + wo_step * 1_009 + epoch))
-        progbar = keras.utils.Progbar(self.steps_per_epoch, stateful_metrics=["lr"], verbose=1 if self.verbose else 0)
+        # A Keras progress bar on a terminal; off a terminal one plain line when the epoch ends.
+        progbar = self.output.epoch_started(wo_step + 1, train_steps, epoch + 1, epochs, self.steps_per_epoch)
         totals = np.zeros(3)
         for i in range(self.steps_per_epoch):
             cross_entropy, regulariser, correct = (float(x) for x in self.train_step(iterator))
             totals += (cross_entropy, regulariser, correct)
-            progbar.update(i + 1, [("loss", cross_entropy + regulariser), ("ce", cross_entropy), ("lr", learning_rate)])
+            if progbar is not None:
+                progbar.update(i + 1, [("loss", cross_entropy + regulariser), ("ce", cross_entropy), ("lr", learning_rate)])
         steps = self.steps_per_epoch
-        return {
+        logs = {
             "loss/total": (totals[0] + totals[1]) / steps,
             "loss/cross_entropy": totals[0] / steps,
             "loss/orthogonality": totals[1] / steps,
             "accuracy": totals[2] / (steps * self.global_batch),
             "learning_rate": learning_rate,
         }
+        self.output.epoch_finished(wo_step + 1, train_steps, epoch + 1, epochs, logs)
+        return logs
 
     def remove_winners(self) -> dict:
         """Algorithm 1, lines 3-10: new keep-masks for every training video (the weights fixed)."""
         return self.removal.run(self.eval_dataset("train", self.mask_table), self.train_ids)
 
-    def evaluate(self, wo_step: int) -> dict:
-        """Winners-out and single-step testing on the test split; writes detections, metrics, figures."""
+    def evaluate(self, wo_step: int, run_dir: RunDir | None = None, writer=None) -> dict:
+        """Winners-out testing and its single-step baselines on the test split; writes detections,
+        metrics, figures (into `run_dir` and `writer`, by default the run's own), with TensorBoard
+        scalars at the global epoch the model was trained to."""
+        run_dir = run_dir or self.run_dir
+        writer = writer or self.test_writer
+        global_epoch = wo_step * int(self.config.winners_out.epochs_per_step)
         test = self.eval_dataset("test")
         metrics = evaluate_test_split(
             self.localizer, test, config=self.config, class_names=self.class_names, ground_truth=self.ground_truth,
-            run_dir=self.run_dir, wo_step=wo_step, writer=self.test_writer,
+            run_dir=run_dir, wo_step=wo_step, writer=writer, summary_step=global_epoch, output=self.output,
         )
-        write_csc_figures(
-            self.model, test, video_ids=curve_video_ids(self.test_ids, int(self.config.summaries.num_curve_videos)),
-            database=self.ground_truth["database"], class_names=self.class_names, config=self.config,
-            run_dir=self.run_dir, writer=self.test_writer, wo_step=wo_step,
-        )
+        with self.output.stage("figures", f"CSC curves, WO step {wo_step}"):
+            write_csc_figures(
+                self.model, test, video_ids=curve_video_ids(self.test_ids, int(self.config.summaries.num_curve_videos)),
+                database=self.ground_truth["database"], class_names=self.class_names, config=self.config,
+                run_dir=run_dir, writer=writer, wo_step=wo_step, summary_step=global_epoch,
+            )
         return metrics
 
     def _write_epoch_summaries(self, logs: dict, wo_step: int, epoch: int, global_epoch: int) -> None:
@@ -190,7 +207,19 @@ class WinnersOutTrainer:
                     tf.summary.histogram(f"attention/stream{i}", terms.attention)
                     tf.summary.histogram(f"shifting_scale/stream{i}", terms.scale)
 
-    def _run_config(self) -> dict:
+    def _plan_output(self, train_steps: int, epochs: int) -> None:
+        """Tells the run output what is left (a resumed run skips what it did before), for the ETA."""
+        wo_step, epoch = int(self.state.wo_step.numpy()), int(self.state.epoch.numpy())
+        self.output.skip_epochs(wo_step * epochs + epoch)
+        evaluations = train_steps - wo_step if self.config.testing.evaluate_every_wo_step else 1
+        modes = len(testing_settings(self.config))
+        self.output.expect("testing", evaluations * modes)
+        self.output.expect("evaluation", evaluations * modes)
+        self.output.expect("figures", evaluations)
+        self.output.expect("removal", train_steps - 1 - wo_step)
+
+    def run_config(self) -> dict:
+        """The run_config.json document of this run (config, classes, identity, serving block)."""
         batch = next(iter(self.eval_dataset("train")))
         stride = float(np.median(batch["snippet_stride_sec"].numpy()))
         return run_config_document(self.config, self.class_names, self.model.get_config(), stride)
@@ -209,10 +238,14 @@ class WinnersOutTrainer:
     def _run(self) -> dict:
         config = self.config
         start = time.time()
-        self.run_dir.prepare(self._run_config(), write=self.chief)
-        self.restore()
+        self.run_dir.prepare(self.run_config(), write=self.chief)
+        resumed = self.restore()
         train_steps = int(config.winners_out.train_steps)
         epochs = int(config.winners_out.epochs_per_step)
+        if self.chief and not resumed:
+            write_run_description(os.path.dirname(self.run_dir.tensorboard_dir("train")), config, testing_settings(config),
+                                  trial_id=self.workdir)
+        self._plan_output(train_steps, epochs)
         if self.chief and self.mask_store.latest_step() is None:
             self.mask_store.save(0, {v: np.ones(self.num_segments, bool) for v in self.train_ids})
         per_step_metrics = {}
@@ -222,10 +255,11 @@ class WinnersOutTrainer:
                 self.state.reinitialize()
             while int(self.state.epoch.numpy()) < epochs:  # train on the kept segments
                 epoch = int(self.state.epoch.numpy())
-                if self.verbose:
-                    print(f"Winners-out step {wo_step + 1}/{train_steps}, epoch {epoch + 1}/{epochs}")
                 logs = self.train_epoch(wo_step, epoch)
                 self._write_epoch_summaries(logs, wo_step, epoch, wo_step * epochs + epoch + 1)
+                message = self.guard and self.guard.update(wo_step * epochs + epoch + 1, logs["loss/cross_entropy"])
+                if message and self.chief:
+                    report(message, self.train_writer, wo_step * epochs + epoch + 1)
                 self.state.epoch.assign_add(1)
                 self.state.save()
             last = wo_step == train_steps - 1
@@ -233,7 +267,8 @@ class WinnersOutTrainer:
                 per_step_metrics[wo_step + 1] = self.evaluate(wo_step + 1)
             if last:
                 break
-            masks = self.remove_winners()  # remove the winners of each video's own labels
+            with self.output.stage("removal", f"after WO step {wo_step + 1} (p={config.winners_out.segments_per_step})"):
+                masks = self.remove_winners()  # remove the winners of each video's own labels
             if self.chief:
                 self.mask_store.save(wo_step + 1, masks)
             self.mask_table.assign(masks)
@@ -257,12 +292,13 @@ class WinnersOutTrainer:
             if step not in per_step_metrics:
                 per_step_metrics[step] = self.run_dir.load_metrics(step)
         per_step_metrics = {step: m for step, m in per_step_metrics.items() if m}
-        self.model.save(self.run_dir.model_path)
-        summary = results_summary(per_step_metrics, self.config, final_step, seconds)
-        self.train_writer.flush()
-        self.test_writer.flush()
-        self.run_dir.write_results(summary)
-        if self.verbose:
+        with self.output.stage("results", "model.keras and results.json"):
+            self.model.save(self.run_dir.model_path)
+            summary = results_summary(per_step_metrics, self.config, final_step, seconds)
+            self.train_writer.flush()
+            self.test_writer.flush()
+            self.run_dir.write_results(summary)
+        if self.verbose and not self.config.winners_out.get("control", False):  # else: with the control's rows
             print("\nmAP (%) on the test split at tIoU thresholds:")
             print(format_map_table(summary["rows"], self.config.testing.tiou_thresholds))
         return summary

@@ -37,7 +37,7 @@ def test_off_a_terminal_every_epoch_is_one_line_without_ansi_codes_and_the_eta_c
         clock.now += 10
         output.epoch_finished(1, 2, epoch, 2, LOGS)
     assert output.eta_seconds() == pytest.approx(20.0)  # 2 epochs x 10 s; testing not timed yet
-    with output.stage("testing", "(WO step 1)"):
+    with output.stage("testing", "WO step 1"):
         clock.now += 6
     assert output.eta_seconds() == pytest.approx(26.0)  # + one more testing of 6 s
     output.step_map("WO-step 1, winners-out testing", {"mAP": [0.422, 0.172], "average_mAP": 0.297}, (0.1, 0.3))

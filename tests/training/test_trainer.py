@@ -37,7 +37,7 @@ def test_main_job_prints_single_step_versus_winners_out_table_and_writes_the_run
     results = _results(workdir)
     assert results["model_selection"] == "last winners-out step"
     assert results["tiou_thresholds"] == [0.1, 0.3, 0.5]
-    assert len(results["rows"]) == 4
+    assert len(results["rows"]) == 6  # winners-out, fair single-step and 1 x p testing, per step
     for metrics in results["rows"].values():
         assert len(metrics["mAP"]) == 3 and all(0.0 <= v <= 1.0 for v in metrics["mAP"])
         assert metrics["average_mAP"] == pytest.approx(np.mean(metrics["mAP"]))
@@ -103,7 +103,7 @@ def test_tensorboard_has_losses_learning_rate_accuracy_map_histograms_and_csc_im
         for threshold in ("0.10", "0.30", "0.50"):
             assert f"{mode}/mAP@{threshold}" in tags
         events = test.Tensors(f"{mode}/average_mAP")
-        assert [e.step for e in events] == [1, 2]
+        assert [e.step for e in events] == [3, 6]  # the global epoch, training's axis
     final = test.Tensors("wo_testing/average_mAP")[-1]
     assert float(tf.make_ndarray(final.tensor_proto)) == pytest.approx(_results(workdir)["final"]["wo_testing"]["average_mAP"], abs=1e-6)
     assert any(tag.startswith("csc_curves/") for tag in tags)
@@ -402,7 +402,8 @@ def _check_reinitialize(trainer, baseline, seen, baseline_seen):
 def test_ablation_switches_change_what_they_name(baseline_run, tiny_data_dir, tmp_path, switches, check):
     baseline, _, baseline_seen = baseline_run
     trainer, summary, seen = _ablation_run(tiny_data_dir, tmp_path, switches)
-    assert set(summary["rows"]) == {f"WO-step {s}, {m} testing" for s in (1, 2) for m in ("winners-out", "single-step")}
+    assert set(summary["rows"]) == {f"WO-step {s}, {m}" for s in (1, 2) for m in (
+        "winners-out testing", "single-step testing", "single-step testing (1 x p)")}
     with open(tmp_path / "run_config.json") as f:
         recorded = json.load(f)["config"]
     for key, value in switches.items():
