@@ -12,6 +12,7 @@ from iwo_tf.errors import UserInputError
 from iwo_tf.io import safe_file_component
 from iwo_tf.model.iwo_classifier import POOLING_CHOICES, SCORE_METHODS
 from iwo_tf.training.model_factory import OPTIMIZERS
+from iwo_tf.training.schedule import SCHEDULES
 from iwo_tf.training.strategy import STRATEGIES
 
 MAX_LEARNING_RATE = 10.0
@@ -116,18 +117,23 @@ RULES: Dict[str, Callable] = {
     "optimizer.momentum": _number(0.0, 1.0, high_open=True),
     "optimizer.decay_every_epochs": _integer(0),
     "optimizer.decay_factor": _number(0.0, 1.0, low_open=True),
+    "optimizer.schedule": _one_of(SCHEDULES),
     "winners_out.train_steps": _integer(1, 1_000),
     "winners_out.epochs_per_step": _integer(1),
     "winners_out.segments_per_step": _integer(0),
     "winners_out.reinitialize": _boolean,
+    "winners_out.control": _boolean,
     "winners_out.score_method": _one_of(SCORE_METHODS),
     "winners_out.stream_weights": _stream_weights,
     "testing.num_steps": _integer(1, 10_000),
     "testing.top_q": _integer(1),
     "testing.segments_per_step": _integer(0),
     "testing.compare_single_step": _boolean,
+    "testing.single_step_p": _boolean,
     "testing.tiou_thresholds": _tiou_thresholds,
     "testing.evaluate_every_wo_step": _boolean,
+    "convergence_guard.after_epochs": _integer(0, 1_000),
+    "convergence_guard.tolerance": _number(0.0, 1.0, low_open=True, high_open=True),
     "summaries.num_curve_videos": _integer(0, 1_000),
     "summaries.histogram_every_epochs": _integer(0),
     "export.enabled": _boolean,
