@@ -290,7 +290,9 @@ class WinnersOutTrainer:
             per_step_metrics[final_step] = self.evaluate(final_step)
         for step in range(1, final_step):  # evaluated before an interruption: read back from disk
             if step not in per_step_metrics:
-                per_step_metrics[step] = self.run_dir.load_metrics(step)
+                per_step_metrics[step] = {  # every mode this run evaluates, in evaluation order
+                    mode: read_json(self.run_dir.metrics_path(step, mode)) for mode in testing_settings(self.config)
+                    if os.path.exists(self.run_dir.metrics_path(step, mode))}
         per_step_metrics = {step: m for step, m in per_step_metrics.items() if m}
         with self.output.stage("results", "model.keras and results.json"):
             self.model.save(self.run_dir.model_path)
