@@ -168,7 +168,6 @@ class WinnersOutTrainer:
             "accuracy": totals[2] / (steps * self.global_batch),
             "learning_rate": learning_rate,
         }
-        self.output.epoch_finished(wo_step + 1, train_steps, epoch + 1, epochs, logs)
         return logs
 
     def remove_winners(self) -> dict:
@@ -262,12 +261,14 @@ class WinnersOutTrainer:
                     report(message, self.train_writer, wo_step * epochs + epoch + 1)
                 self.state.epoch.assign_add(1)
                 self.state.save()
+                # The epoch's time includes its summaries and checkpoint (what the ETA must count).
+                self.output.epoch_finished(wo_step + 1, train_steps, epoch + 1, epochs, logs)
             last = wo_step == train_steps - 1
             if self.chief and (last or config.testing.evaluate_every_wo_step):
                 per_step_metrics[wo_step + 1] = self.evaluate(wo_step + 1)
             if last:
                 break
-            with self.output.stage("removal", f"after WO step {wo_step + 1} (p={config.winners_out.segments_per_step})"):
+            with self.output.stage("removal", f"after WO step {wo_step + 1}, p={config.winners_out.segments_per_step}"):
                 masks = self.remove_winners()  # remove the winners of each video's own labels
             if self.chief:
                 self.mask_store.save(wo_step + 1, masks)
