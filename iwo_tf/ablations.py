@@ -18,6 +18,12 @@ import importlib
 import os
 import sys
 
+if __name__ == "__main__":  # before TensorFlow is imported: drop its known-harmless log lines
+    from iwo_tf.training.log_filter import install_stderr_filter
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    install_stderr_filter()
+
 from absl import app, flags
 from ml_collections import config_flags
 

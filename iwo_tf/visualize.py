@@ -16,6 +16,12 @@ from __future__ import annotations
 
 import os
 
+if __name__ == "__main__":  # before TensorFlow is imported: drop its known-harmless log lines
+    from iwo_tf.training.log_filter import install_stderr_filter
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    install_stderr_filter()
+
 from absl import app, flags
 
 from iwo_tf.errors import UserInputError, exit_on_user_error
