@@ -20,11 +20,14 @@ def train_with_control(config, workdir: str, strategy):
     from iwo_tf.training.trainer import WinnersOutTrainer
 
     trainer = WinnersOutTrainer(config, workdir, strategy)
+    with_control = bool(config.winners_out.get("control", False)) and int(config.winners_out.train_steps) > 1
+    if with_control:  # the run's ETA counts the control's epochs too
+        trainer.output.total_epochs += int(config.winners_out.train_steps) * int(config.winners_out.epochs_per_step)
     summary = trainer.run()
     if not config.winners_out.get("control", False):
         return summary, trainer
     output = trainer.output
-    if int(config.winners_out.train_steps) > 1:
+    if with_control:
         output.print(f"\nThe p=0 control (same data, seed, schedule and epochs; no removal) in {control_workdir(workdir)}")
         control = WinnersOutTrainer(control_config(config), control_workdir(workdir), strategy)
         control.output.start = output.start
