@@ -35,6 +35,7 @@ class MaskStore:
     removed segment indices]}}`; a video with nothing removed is listed with `[]`. `sha256` is
     `mask_checksum` of the rest, so an edited or damaged file is refused on load. Files are written
     atomically (temporary name, fsync, rename; no symlink followed), so a reader never sees a partial file.
+    The directory may be a URL (`gs://...`): files go through `tf.io.gfile`.
 
     Args:
         directory: where the step files live (created on first save).
@@ -81,9 +82,9 @@ class MaskStore:
         """
         path = self.path(step)
         try:
-            with open(path) as f:
+            with tf.io.gfile.GFile(path, "r") as f:
                 document = json.load(f)
-        except FileNotFoundError:
+        except (FileNotFoundError, tf.errors.NotFoundError):
             raise UserInputError(f"{path}: missing: the run needs the keep-masks of winners-out step {step}; {_RECIPE}") from None
         except ValueError as error:
             raise UserInputError(f"{path}: not valid JSON ({error}; truncated or edited); {_RECIPE}") from None
@@ -117,9 +118,9 @@ class MaskStore:
         return masks
 
     def steps(self) -> list:
-        if not os.path.isdir(self.directory):
+        if not tf.io.gfile.isdir(self.directory):
             return []
-        return sorted(int(m.group(1)) for m in map(_STEP_FILE.match, os.listdir(self.directory)) if m)
+        return sorted(int(m.group(1)) for m in map(_STEP_FILE.match, tf.io.gfile.listdir(self.directory)) if m)
 
     def latest_step(self) -> Optional[int]:
         """The highest step with a file, or None when nothing was saved yet."""

@@ -209,7 +209,7 @@ class RunDir:
     # --- run_config.json and the resume rules ------------------------------------------------------
     def read_run_config(self) -> Optional[dict]:
         """The stored run_config.json, or None when the workdir holds no run yet."""
-        if not os.path.exists(self.run_config_path):
+        if not tf.io.gfile.exists(self.run_config_path):
             return None
         try:
             return read_json(self.run_config_path)
@@ -284,7 +284,7 @@ class RunDir:
         metrics = {}
         for mode in TESTING_MODES:
             path = self.metrics_path(wo_step, mode)
-            if os.path.exists(path):
+            if tf.io.gfile.exists(path):
                 metrics[mode] = read_json(path)
         return metrics
 

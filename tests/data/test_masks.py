@@ -146,3 +146,14 @@ def test_assign_rejects_unknown_ids_and_wrong_shapes():
         table.assign({"b": _mask(3, [])})
     with pytest.raises(ValueError, match="mask shape"):
         table.assign({"a": np.ones(4, bool)})
+
+
+def test_store_works_on_a_url_filesystem():
+    store = MaskStore("ram://iwo-test-masks/masks", video_ids=["a", "b"], num_segments=4)
+    assert store.latest_step() is None
+    store.save(0, {"a": _mask(4, []), "b": _mask(4, [])})
+    store.save(1, {"a": _mask(4, [2]), "b": _mask(4, [0, 3])})
+    assert store.steps() == [0, 1]
+    np.testing.assert_array_equal(store.load(1)["b"], _mask(4, [0, 3]))
+    with pytest.raises(UserInputError, match="step_002.json: missing"):
+        store.load(2)

@@ -134,3 +134,16 @@ def test_a_second_user_of_a_workdir_fails_at_once_naming_the_holders_pid(tmp_pat
     first.release()
     second.lock()  # free again once released
     second.release()
+
+
+def test_run_dir_files_on_a_url_filesystem(tmp_path):
+    run_dir = RunDir("ram://iwo-test-run/w")
+    run_dir.lock()  # a URL cannot be locked: a warning, not an error
+    assert run_dir.read_run_config() is None
+    document = _document(tmp_path)
+    run_dir.prepare(document, write=True)
+    assert run_dir.read_run_config()["identity"] == document["identity"]
+    run_dir.write_metrics(1, "wo_testing", {"average_mAP": 0.25})
+    assert run_dir.load_metrics(1) == {"wo_testing": {"average_mAP": 0.25}}
+    run_dir.write_figure(1, "a/b", b"png")
+    assert run_dir.figure_path(1, "a/b").startswith("ram://iwo-test-run/w/figures/step1_a_b-")
