@@ -14,6 +14,7 @@ from iwo_tf.ablation.plan import AblationTable  # noqa: E402
 MODE_LABELS = {
     "wo_testing": "winners-out testing",
     "single_step_testing": "single-step testing",
+    "single_step_p": "single-step testing (1 x p)",
 }
 
 
