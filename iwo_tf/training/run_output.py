@@ -78,6 +78,25 @@ class RunOutput:
         """Declares how many more times `stage` will run (for the ETA)."""
         self.stages_left[stage] = max(0, int(count))
 
+    def plan(self, *, train_steps: int, epochs_per_step: int, done: Tuple[int, int], every_step: bool,
+             testing_modes: int) -> None:
+        """What a winners-out run still has to do (a resumed run skips what it did), for the ETA.
+
+        Args:
+            train_steps: winners-out training steps.
+            epochs_per_step: epochs per step.
+            done: `(wo_step, epoch)` already trained (0-based step, epochs done in it).
+            every_step: whether the run tests after every step (else after the last only).
+            testing_modes: testing modes per evaluation.
+        """
+        wo_step, epoch = done
+        self.skip_epochs(wo_step * epochs_per_step + epoch)
+        evaluations = train_steps - wo_step if every_step else 1
+        self.expect("testing", evaluations * testing_modes)
+        self.expect("evaluation", evaluations * testing_modes)
+        self.expect("figures", evaluations)
+        self.expect("removal", train_steps - 1 - wo_step)
+
     def skip_epochs(self, count: int) -> None:
         """Epochs a resumed run does not train again (they leave the ETA)."""
         self.total_epochs = max(0, self.total_epochs - int(count))

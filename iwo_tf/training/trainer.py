@@ -206,17 +206,6 @@ class WinnersOutTrainer:
                     tf.summary.histogram(f"attention/stream{i}", terms.attention)
                     tf.summary.histogram(f"shifting_scale/stream{i}", terms.scale)
 
-    def _plan_output(self, train_steps: int, epochs: int) -> None:
-        """Tells the run output what is left (a resumed run skips what it did before), for the ETA."""
-        wo_step, epoch = int(self.state.wo_step.numpy()), int(self.state.epoch.numpy())
-        self.output.skip_epochs(wo_step * epochs + epoch)
-        evaluations = train_steps - wo_step if self.config.testing.evaluate_every_wo_step else 1
-        modes = len(testing_settings(self.config))
-        self.output.expect("testing", evaluations * modes)
-        self.output.expect("evaluation", evaluations * modes)
-        self.output.expect("figures", evaluations)
-        self.output.expect("removal", train_steps - 1 - wo_step)
-
     def run_config(self) -> dict:
         """The run_config.json document of this run (config, classes, identity, serving block)."""
         batch = next(iter(self.eval_dataset("train")))
@@ -244,7 +233,9 @@ class WinnersOutTrainer:
         if self.chief and not resumed:
             write_run_description(os.path.dirname(self.run_dir.tensorboard_dir("train")), config, testing_settings(config),
                                   trial_id=self.workdir)
-        self._plan_output(train_steps, epochs)
+        self.output.plan(train_steps=train_steps, epochs_per_step=epochs, done=(int(self.state.wo_step.numpy()),
+                         int(self.state.epoch.numpy())), every_step=bool(config.testing.evaluate_every_wo_step),
+                         testing_modes=len(testing_settings(config)))
         if self.chief and self.mask_store.latest_step() is None:
             self.mask_store.save(0, {v: np.ones(self.num_segments, bool) for v in self.train_ids})
         per_step_metrics = {}

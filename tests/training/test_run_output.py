@@ -71,3 +71,15 @@ def test_map_line_and_closing_block_list_only_what_exists(tmp_path):
                                           ("export/iwo/1", "SavedModel")], seconds=65)
     assert block.splitlines() == [f"Run finished in 1m05s. Written under {tmp_path}:",
                                   "  results.json  the table", "  detections/   per step"]
+
+
+def test_plan_of_a_resumed_run_leaves_out_what_was_done():
+    clock = Clock()
+    output = RunOutput(total_epochs=2 * 4, stream=io.StringIO(), clock=clock)
+    output.plan(train_steps=2, epochs_per_step=4, done=(1, 1), every_step=True, testing_modes=3)
+    assert output.total_epochs == 3
+    assert output.stages_left == {"testing": 3, "evaluation": 3, "figures": 1, "removal": 0}
+    output.epoch_started(2, 2, 2, 4, steps=1)
+    clock.now += 5
+    output.epoch_finished(2, 2, 2, 4, LOGS)
+    assert output.eta_seconds() == pytest.approx(10.0)
