@@ -46,10 +46,10 @@ def worker_main(args) -> None:
     config.strategy = "multi_worker"
     tf.config.experimental.enable_op_determinism()
     trainer = WinnersOutTrainer(config, args.workdir, strategy, verbose=False)
-    trainer._train_epoch(0, 0)  # warm-up: tracing, first reads
+    trainer.train_epoch(0, 0)  # warm-up: tracing, first reads
     start = time.perf_counter()
     for epoch in range(1, args.epochs + 1):
-        trainer._train_epoch(0, epoch)
+        trainer.train_epoch(0, epoch)
     seconds = time.perf_counter() - start
     if trainer.chief:
         videos = args.epochs * trainer.steps_per_epoch * trainer.global_batch

@@ -5,31 +5,48 @@ removed by winners-out training (METHOD.md, "Winners-out training").
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
-import uuid
-from typing import Dict, Iterable, Mapping, Optional
+from typing import Dict, Iterable, Mapping, Optional, Sequence
 
 import numpy as np
 import tensorflow as tf
 
+from iwo_tf.errors import UserInputError
+from iwo_tf.io import write_text_atomic
+
 _STEP_FILE = re.compile(r"^step_(\d+)\.json$")
+_RECIPE = "restore the file, or start over with a new --workdir"
+
+
+def mask_checksum(num_segments: int, step: int, removed: Mapping[str, Sequence[int]]) -> str:
+    """The sha256 a mask file carries: of its contents in canonical JSON (sorted keys, no spaces)."""
+    canonical = json.dumps({"num_segments": int(num_segments), "step": int(step), "removed": dict(removed)},
+                           sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
 class MaskStore:
-    """One human-readable JSON file per winners-out step, e.g. `masks/step_001.json`.
+    """One human-readable, checksummed JSON file per winners-out step, e.g. `masks/step_001.json`.
 
-    File contents: `{"num_segments": K, "step": s, "removed": {video_id: [sorted removed segment
-    indices]}}`; a video with nothing removed is listed with `[]`. Files are written to a temporary
-    name and renamed into place, so a reader never sees a partial file.
+    File contents: `{"sha256": ..., "num_segments": K, "step": s, "removed": {video_id: [sorted
+    removed segment indices]}}`; a video with nothing removed is listed with `[]`. `sha256` is
+    `mask_checksum` of the rest, so an edited or damaged file is refused on load. Files are written
+    atomically (temporary name, fsync, rename; no symlink followed), so a reader never sees a partial file.
+    The directory may be a URL (`gs://...`): files go through `tf.io.gfile`.
 
     Args:
         directory: where the step files live (created on first save).
+        video_ids: when given, every loaded file must list exactly these videos (the run's training videos).
+        num_segments: when given, every loaded file must be for this K.
     """
 
-    def __init__(self, directory: str):
+    def __init__(self, directory: str, video_ids: Optional[Iterable[str]] = None, num_segments: Optional[int] = None):
         self.directory = directory
+        self.video_ids = None if video_ids is None else {str(v) for v in video_ids}
+        self.num_segments = None if num_segments is None else int(num_segments)
 
     def path(self, step: int) -> str:
         return os.path.join(self.directory, f"step_{int(step):03d}.json")
@@ -47,53 +64,63 @@ class MaskStore:
         sizes = {np.asarray(m).shape for m in masks.values()}
         if len(sizes) > 1:
             raise ValueError(f"masks of different shapes in one step: {sorted(sizes)}")
-        num_segments = sizes.pop()[0] if sizes else 0
-        document = {
-            "num_segments": int(num_segments),
-            "step": int(step),
-            "removed": {
-                str(video): np.flatnonzero(~np.asarray(mask, bool)).tolist() for video, mask in sorted(masks.items())
-            },
-        }
-        os.makedirs(self.directory, exist_ok=True)
-        final = self.path(step)
-        temporary = f"{final}.tmp-{uuid.uuid4().hex[:8]}"
-        with open(temporary, "w") as f:
-            # One video per line: readable and diffable.
-            f.write('{"num_segments": %d, "step": %d, "removed": {' % (document["num_segments"], document["step"]))
-            lines = [f"\n {json.dumps(video)}: {json.dumps(removed)}" for video, removed in document["removed"].items()]
-            f.write(",".join(lines))
-            f.write("\n}}\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(temporary, final)
-        return final
+        num_segments = int(sizes.pop()[0]) if sizes else 0
+        removed = {str(video): np.flatnonzero(~np.asarray(mask, bool)).tolist() for video, mask in sorted(masks.items())}
+        checksum = mask_checksum(num_segments, step, removed)
+        # One video per line: readable and diffable.
+        lines = [f"\n {json.dumps(video)}: {json.dumps(indices)}" for video, indices in removed.items()]
+        text = '{"sha256": "%s", "num_segments": %d, "step": %d, "removed": {%s\n}}\n' % (
+            checksum, num_segments, int(step), ",".join(lines))
+        return write_text_atomic(self.path(step), text)
 
     def load(self, step: int) -> Dict[str, np.ndarray]:
-        """Reads one step's keep-masks: video id -> bool `[K]`.
+        """Reads and checks one step's keep-masks: video id -> bool `[K]`.
 
         Raises:
-            FileNotFoundError: no file for this step.
-            ValueError: a removed index outside `[0, K)`.
+            UserInputError: one line naming the file: missing, not JSON (truncated), edited (checksum),
+                another step, another K, videos missing or extra, indices outside `[0, K)`.
         """
         path = self.path(step)
-        with open(path) as f:
-            document = json.load(f)
+        try:
+            with tf.io.gfile.GFile(path, "r") as f:
+                document = json.load(f)
+        except (FileNotFoundError, tf.errors.NotFoundError):
+            raise UserInputError(f"{path}: missing: the run needs the keep-masks of winners-out step {step}; {_RECIPE}") from None
+        except ValueError as error:
+            raise UserInputError(f"{path}: not valid JSON ({error}; truncated or edited); {_RECIPE}") from None
+        if not isinstance(document, dict) or not {"sha256", "num_segments", "step", "removed"} <= set(document):
+            raise UserInputError(f"{path}: not a keep-mask file (needs sha256, num_segments, step, removed); {_RECIPE}")
+        try:
+            checksum = mask_checksum(document["num_segments"], document["step"], document["removed"])
+        except (TypeError, ValueError):
+            checksum = None
+        if checksum != document["sha256"]:
+            raise UserInputError(f"{path}: checksum mismatch: the file was edited or damaged after winners-out wrote it; {_RECIPE}")
         num_segments = int(document["num_segments"])
+        if int(document["step"]) != int(step):
+            raise UserInputError(f"{path}: holds the masks of step {document['step']}, not {step}; {_RECIPE}")
+        if self.num_segments is not None and num_segments != self.num_segments:
+            raise UserInputError(f"{path}: masks for num_segments={num_segments} but the run has K={self.num_segments}; {_RECIPE}")
+        if self.video_ids is not None:
+            missing = sorted(self.video_ids - set(document["removed"]))
+            extra = sorted(set(document["removed"]) - self.video_ids)
+            if missing or extra:
+                video, what = (missing[0], "is missing") if missing else (extra[0], "is not a training video of this run")
+                raise UserInputError(f"{path}: video {video!r} {what} ({len(missing)} missing, {len(extra)} extra); {_RECIPE}")
         masks = {}
         for video, removed in document["removed"].items():
-            mask = np.ones(num_segments, bool)
-            removed = np.asarray(removed, np.int64)
+            removed = np.asarray(removed, np.int64).reshape(-1)
             if removed.size and (removed.min() < 0 or removed.max() >= num_segments):
-                raise ValueError(f"{path}: video {video!r}: removed indices outside [0, {num_segments})")
+                raise UserInputError(f"{path}: video {video!r}: removed indices outside [0, {num_segments}); {_RECIPE}")
+            mask = np.ones(num_segments, bool)
             mask[removed] = False
             masks[video] = mask
         return masks
 
     def steps(self) -> list:
-        if not os.path.isdir(self.directory):
+        if not tf.io.gfile.isdir(self.directory):
             return []
-        return sorted(int(m.group(1)) for m in map(_STEP_FILE.match, os.listdir(self.directory)) if m)
+        return sorted(int(m.group(1)) for m in map(_STEP_FILE.match, tf.io.gfile.listdir(self.directory)) if m)
 
     def latest_step(self) -> Optional[int]:
         """The highest step with a file, or None when nothing was saved yet."""

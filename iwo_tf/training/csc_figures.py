@@ -2,13 +2,16 @@
 from __future__ import annotations
 
 import io
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import matplotlib
 
 matplotlib.use("Agg")  # no screen on training machines
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from iwo_tf.winners_out import segment_boundaries_sec, winners_out_select  # noqa: E402
 
 
 def csc_curve_png(
@@ -57,3 +60,70 @@ def csc_curve_png(
     fig.savefig(buffer, format="png")
     plt.close(fig)
     return buffer.getvalue()
+
+
+def curve_video_ids(test_ids: Sequence[str], count: int) -> list:
+    """`count` test videos spread evenly over the sorted ids (the same ones at every step)."""
+    if count <= 0:
+        return []
+    return list(test_ids[:: max(1, len(test_ids) // count)][:count])
+
+
+def write_csc_figures(model, dataset, *, video_ids: Sequence[str], database: Mapping, class_names: Sequence[str],
+                      config, run_dir, writer, wo_step: int, summary_step: int | None = None) -> list:
+    """Draws the CSC curve of each video's top class after a winners-out step, to PNG files and TensorBoard.
+
+    Each figure is written atomically to `run_dir.figure_path(wo_step, video_id)` (a safe file name
+    whatever the id holds; no symlink followed) and as image `csc_curves/<video_id>`.
+
+    Args:
+        model: the `IWOClassifier`.
+        dataset: the test split (an evaluation dataset).
+        video_ids: the videos to draw (`curve_video_ids`).
+        database: the ground truth's `database` mapping (video id -> annotations).
+        class_names: index -> class name.
+        config: the experiment config (`data`, `winners_out` and `testing` sections).
+        run_dir: the run's `RunDir`.
+        writer: the test summary writer.
+        wo_step: the winners-out step just trained (1-based).
+        summary_step: the TensorBoard step of the images (the global epoch); None uses `wo_step`.
+
+    Returns:
+        The files written.
+    """
+    wanted = set(video_ids)
+    written = []
+    if not wanted:
+        return written
+    stream_weights = config.winners_out.stream_weights
+    for batch in dataset:
+        ids = [v.decode() for v in batch["video_id"].numpy()]
+        rows = [i for i, v in enumerate(ids) if v in wanted]
+        if not rows:
+            continue
+        features = tf.gather(batch["features"], rows)
+        classes = np.argmax(tf.gather(batch["labels"], rows).numpy(), axis=-1).astype("int32")[:, None]
+        scorer = model.make_segment_scorer(features, classes, method="csc", stream_weights=stream_weights)
+        full = tf.ones(tf.shape(features)[:2])
+        csc = scorer(full).numpy()[:, 0]
+        attention = np.mean([t.attention.numpy()[:, 0].mean(axis=1) for t in model.attend_streams(features, full)], axis=0)
+        selection = winners_out_select(
+            scorer, full, 1, config.testing.num_steps, config.testing.segments_per_step
+        ).selected.numpy()[:, 0]
+        boundaries = segment_boundaries_sec(
+            tf.gather(batch["num_snippets"], rows), config.data.num_segments,
+            tf.gather(batch["snippet_stride_sec"], rows), tf.gather(batch["snippet_offset_sec"], rows),
+            tf.gather(batch["duration"], rows),
+        ).numpy()
+        for j, row in enumerate(rows):
+            class_name = class_names[classes[j, 0]]
+            gt = [a["segment"] for a in database[ids[row]]["annotations"] if a["label"] == class_name]
+            png = csc_curve_png(
+                video_id=ids[row], class_name=class_name, boundaries_sec=boundaries[j], csc_scores=csc[j],
+                selected=selection[j], attention=attention[j], ground_truth=gt,
+                title_suffix=f" (after winners-out step {wo_step})",
+            )
+            written.append(run_dir.write_figure(wo_step, ids[row], png))
+            with writer.as_default(step=wo_step if summary_step is None else summary_step):
+                tf.summary.image(f"csc_curves/{ids[row]}", tf.image.decode_png(png)[None])
+    return written

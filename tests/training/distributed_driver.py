@@ -58,7 +58,7 @@ def main() -> int:
 
     trainer = WinnersOutTrainer(config, args.workdir, strategy, verbose=False)
     losses, masks = [], []
-    train_step, assign = trainer._train_step, trainer.mask_table.assign
+    train_step, assign = trainer.train_step, trainer.mask_table.assign
 
     def recording_step(iterator):
         outputs = train_step(iterator)
@@ -69,7 +69,7 @@ def main() -> int:
         assign(new_masks)
         masks.append(trainer.mask_table.masks.numpy()[:-1].copy())  # the last row serves unknown ids
 
-    trainer._train_step, trainer.mask_table.assign = recording_step, recording_assign
+    trainer.train_step, trainer.mask_table.assign = recording_step, recording_assign
     try:
         trainer.run()
         sync_workers(strategy)  # as train.py: every worker ends after the chief's evaluation

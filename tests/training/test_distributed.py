@@ -32,6 +32,8 @@ from iwo_tf.data.synthetic import SyntheticSpec, generate_synthetic_dataset
 from iwo_tf.training.local_cluster import free_local_ports, local_tf_config
 from tests.training.conftest import REPO, subprocess_env
 
+pytestmark = pytest.mark.slow  # every test here runs training processes
+
 DRIVER = REPO / "tests" / "training" / "distributed_driver.py"
 
 SPEC = SyntheticSpec(
@@ -265,5 +267,6 @@ def test_dead_worker_stops_the_job_and_a_restart_resumes(data_dir, tmp_path):
             assert processes.wait(proc, RUN_TIMEOUT) == 0, processes.log(proc)
         stdout = processes.log(second[0], "out", tail=100000)
         assert "Resumed from" in stdout and "winners-out step 2" in stdout, stdout[-2000:]
-        assert "Winners-out step 1/2" not in stdout  # step 1 is not trained again
+        assert "WO step 2/2, epoch" in stdout  # piped: one plain line per epoch
+        assert "WO step 1/2, epoch" not in stdout  # step 1 is not trained again
         assert (workdir / "results.json").exists()
