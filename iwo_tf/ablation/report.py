@@ -10,17 +10,13 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from iwo_tf.ablation.plan import AblationTable  # noqa: E402
+from iwo_tf.training.run_dir import TESTING_MODES  # noqa: E402
 
-MODE_LABELS = {
-    "wo_testing": "winners-out testing",
-    "single_step_testing": "single-step testing",
-    "single_step_p": "single-step testing (1 x p)",
-}
 
 
 def mode_label(name: str) -> str:
     """A readable name for a testing mode key of results.json."""
-    return MODE_LABELS.get(name, name.replace("_", " "))
+    return TESTING_MODES.get(name, name.replace("_", " "))
 
 
 def table_rows(table: AblationTable, results: Mapping[str, Optional[dict]]) -> List[Tuple[str, str, str, dict]]:

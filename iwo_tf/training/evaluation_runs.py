@@ -103,13 +103,9 @@ def removed_fraction(masks: Mapping[str, np.ndarray]) -> float:
     return float(1.0 - stacked.mean())
 
 
-# Row labels of the testing modes run_dir.TESTING_MODES does not name.
-MODE_LABELS = {"single_step_p": "single-step testing (1 x p)"}
-
-
 def mode_label(mode: str) -> str:
     """The row label of a testing mode (`winners-out testing`, ...)."""
-    return TESTING_MODES.get(mode) or MODE_LABELS.get(mode, mode)
+    return TESTING_MODES.get(mode, mode)
 
 
 def testing_settings(config) -> dict:

@@ -38,7 +38,11 @@ RESUME_INVARIANT_SECTIONS = ("data", "model", "winners_out")
 RESUME_INVARIANT_KEYS = ("seed",)
 LOCK_FILE = "run.lock"
 # Testing modes a run evaluates, in table order, and their row labels.
-TESTING_MODES = {"wo_testing": "winners-out testing", "single_step_testing": "single-step testing"}
+TESTING_MODES = {
+    "wo_testing": "winners-out testing",
+    "single_step_testing": "single-step testing",
+    "single_step_p": "single-step testing (1 x p)",
+}
 MODEL_KEYS = ("num_classes", "num_segments", "stream_dims", "num_modules", "dropout_rate", "pooling",
               "use_shifting_bias", "orthogonality_weight")
 

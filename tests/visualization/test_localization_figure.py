@@ -39,7 +39,7 @@ def test_each_winners_out_step_gets_its_own_colour_in_the_picture():
     colors = step_colors(3)
     png = render_png([_video("v", 1)], 1000)
     pixels = np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).reshape(-1, 3)
-    present = {tuple(p) for p in pixels[:: 7]}
+    present = {tuple(int(v) for v in p) for p in pixels[:: 7]}
     for color in colors:
         rgb = tuple(int(round(255 * c)) for c in color[:3])
         assert any(sum(abs(a - b) for a, b in zip(rgb, p)) <= 6 for p in present), rgb
