@@ -228,7 +228,9 @@ class DetectionMapResult:
         lines.append(f"{'mAP (%)':<24}" + "".join(f"{100 * v:>7.2f}" for v in self.mAP) + f"{100 * self.average_mAP:>7.2f}")
         if per_class:
             lines.append("-" * len(head))
-            for name, row in zip(self.class_names, self.ap_per_class):
+            # Class order (sorted names: THUMOS14's and ActivityNet's class indices follow it), not the
+            # order of first appearance in the ground truth that the mAP computation keeps.
+            for name, row in sorted(zip(self.class_names, self.ap_per_class), key=lambda item: str(item[0])):
                 label = str(name)[:23]
                 lines.append(f"{label:<24}" + "".join(f"{100 * v:>7.2f}" for v in row) + f"{100 * row.mean():>7.2f}")
         return "\n".join(lines)

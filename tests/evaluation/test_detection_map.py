@@ -234,3 +234,12 @@ def test_bad_thresholds_raise():
         ap_of(gt, det_doc({}), (1.5,))
     with pytest.raises(ValueError):
         ap_of(gt, det_doc({}), ())
+
+
+def test_per_class_table_lists_classes_in_class_order():
+    gt = gt_doc({"a": [("Volleyball", 0, 10)], "b": [("BaseballPitch", 0, 5)], "c": [("Diving", 3, 9)]})
+    det = det_doc({"a": [("Volleyball", 0.9, 0, 10)], "b": [("BaseballPitch", 0.8, 0, 5)]})
+    result = ap_of(gt, det)
+    assert result.class_names == ("Volleyball", "BaseballPitch", "Diving")  # the official evaluator's order
+    rows = [line.split()[0] for line in result.format_table(per_class=True).splitlines()[4:]]
+    assert rows == ["BaseballPitch", "Diving", "Volleyball"]
