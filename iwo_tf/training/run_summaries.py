@@ -54,3 +54,23 @@ def write_run_description(logdir: str, config, testing_modes: Iterable[str], tri
         hp.hparams(hparams, trial_id=trial_id)
     writer.flush()
     writer.close()
+
+
+def write_model_graph(logdir: str, model, num_segments: int, feature_dim: int) -> None:
+    """Writes the classifier's inference graph (features [B, K, D], mask [B, K] -> logits) for TensorBoard's Graphs tab.
+
+    Args:
+        logdir: the run's `tensorboard/` directory.
+        model: the built `IWOClassifier`.
+        num_segments: K.
+        feature_dim: D, all streams together.
+    """
+    forward = tf.function(lambda features, mask: model({"features": features, "mask": mask}, training=False))
+    concrete = forward.get_concrete_function(
+        tf.TensorSpec([None, num_segments, feature_dim], tf.float32), tf.TensorSpec([None, num_segments], tf.float32)
+    )
+    writer = tf.summary.create_file_writer(logdir)
+    with writer.as_default():
+        tf.summary.graph(concrete.graph)
+    writer.flush()
+    writer.close()

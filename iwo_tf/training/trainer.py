@@ -35,7 +35,7 @@ from iwo_tf.training.model_factory import OPTIMIZERS, build_model, build_optimiz
 from iwo_tf.training.removal import RemovalPass
 from iwo_tf.training.run_dir import RunDir, run_config_document
 from iwo_tf.training.run_output import RunOutput
-from iwo_tf.training.run_summaries import write_run_description
+from iwo_tf.training.run_summaries import write_model_graph, write_run_description
 from iwo_tf.training.schedule import learning_rate_for
 from iwo_tf.training.strategy import is_chief, task_description
 from iwo_tf.training.train_step import make_train_step
@@ -231,8 +231,9 @@ class WinnersOutTrainer:
         train_steps = int(config.winners_out.train_steps)
         epochs = int(config.winners_out.epochs_per_step)
         if self.chief and not resumed:
-            write_run_description(os.path.dirname(self.run_dir.tensorboard_dir("train")), config, testing_settings(config),
-                                  trial_id=self.workdir)
+            tensorboard_dir = os.path.dirname(self.run_dir.tensorboard_dir("train"))
+            write_run_description(tensorboard_dir, config, testing_settings(config), trial_id=self.workdir)
+            write_model_graph(tensorboard_dir, self.model, self.num_segments, sum(self.info.stream_dims))
         self.output.plan(train_steps=train_steps, epochs_per_step=epochs, done=(int(self.state.wo_step.numpy()),
                          int(self.state.epoch.numpy())), every_step=bool(config.testing.evaluate_every_wo_step),
                          testing_modes=len(testing_settings(config)))

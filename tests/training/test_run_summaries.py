@@ -1,13 +1,17 @@
 """The run's config text and HParams summaries, read back from the event files."""
 import glob
 
-from iwo_tf.training.run_summaries import flat_hparams, write_run_description
+from iwo_tf.training.run_summaries import flat_hparams, write_model_graph, write_run_description
 
 
 def _config():
     from configs import synthetic
 
-    return synthetic.get_config()
+    config = synthetic.get_config()
+    config.optimizer.name = "sgd"
+    config.optimizer.learning_rate = 0.05
+    config.winners_out.stream_weights = (1.0, 10.0)
+    return config
 
 
 def test_flat_hparams_are_plugin_types():
@@ -35,3 +39,20 @@ def test_config_text_and_hparams_are_in_the_event_file(tmp_path):
     assert session.hparams["optimizer.name"].string_value == "sgd"
     experiment = metadata.parse_experiment_plugin_data(content[metadata.EXPERIMENT_TAG])
     assert {m.name.tag for m in experiment.metric_infos} == {"wo_testing/average_mAP", "single_step_testing/average_mAP"}
+
+
+def test_model_graph_is_in_the_event_file(tmp_path):
+    from tensorboard.backend.event_processing import event_accumulator
+
+    from iwo_tf.training.model_factory import build_model
+
+    config = _config()
+    model = build_model(config, num_classes=3, stream_dims=(4, 4))
+    write_model_graph(str(tmp_path), model, config.data.num_segments, 8)
+    accumulator = event_accumulator.EventAccumulator(str(tmp_path))
+    accumulator.Reload()
+    assert accumulator.Tags()["graph"]
+    nodes = accumulator.Graph().node
+    placeholders = {node.name for node in nodes if node.op == "Placeholder"}
+    assert {"features", "mask"} <= placeholders
+    assert "BiasAdd" in {node.op for node in nodes}  # the classifier's fully connected layer
