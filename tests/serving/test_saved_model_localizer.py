@@ -1,10 +1,4 @@
 """Localizing a user's own feature files with an export, and the ActivityNet results JSON."""
-import pytest
-
-# The exported graph parses and resamples with iwo_tf.data; without it there is nothing to export.
-pytest.importorskip("iwo_tf.data.pipeline")
-pytest.importorskip("iwo_tf.data.schema")
-
 import json
 import os
 import subprocess
@@ -27,7 +21,7 @@ def test_npy_and_tfrecord_files_give_the_signature_detections(version_dir, expor
     results = localizer.localize_npy_files([str(tmp_path / "a.npy"), str(tmp_path / "b.npy")], durations={"b": 15.0})
     for name, x in videos.items():
         duration = np.float32(15.0 if name == "b" else 0.0)
-        out = served.run("localize", features=x, duration=duration)
+        out = served.run("localize_with_options", features=x, duration=duration)
         entries = results[name]
         assert len(entries) == out["num_valid"] > 0
         for entry, label, score, start, end in zip(entries, out["class_name"], out["score"], out["start_sec"], out["end_sec"]):
