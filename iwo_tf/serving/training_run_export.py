@@ -36,7 +36,8 @@ def portable_provenance(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [portable_provenance(item) for item in value]
     if isinstance(value, str) and _is_host_path(value):
-        return os.path.basename(value.rstrip("/\\")) or "/"
+        parts = [part for part in re.split(r"[\\/]", value) if part]
+        return parts[-1] if parts else "/"
     return value
 
 

@@ -54,6 +54,7 @@ def test_models_config_keeps_other_models(tmp_path):
     assert {c.name: c.base_path for c in config.model_config_list.config} == {"a": "/srv/a", "b": "/models/b"}
 
 
+@pytest.mark.slow
 def test_new_versions_go_above_existing_ones(tmp_path):
     model = make_model(seed=3)
     (tmp_path / "m" / "7").mkdir(parents=True)
@@ -85,6 +86,7 @@ def test_python_op_scan_catches_py_function(tmp_path):
     assert graph_ops(str(tmp_path)) & PYTHON_OPS
 
 
+@pytest.mark.slow
 def test_saved_model_cli_lists_signatures(version_dir):
     cli = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
     command = [cli] if os.path.exists(cli) else [sys.executable, "-m", "tensorflow.python.tools.saved_model_cli"]
@@ -107,6 +109,7 @@ def test_warmup_requests_replay_through_the_session_loader(version_dir, served):
         assert np.isfinite(out["video_scores"]).all()
 
 
+@pytest.mark.slow
 def test_export_cli(workdir, tmp_path):
     repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     result = subprocess.run(

@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from iwo_tf.serving import SavedModelLocalizer, serialize_features, write_results_json
@@ -50,6 +51,7 @@ def test_results_json_is_activitynet_format_and_atomic(tmp_path):
     assert os.listdir(tmp_path / "out") == ["results.json"]
 
 
+@pytest.mark.slow
 def test_localize_features_cli(version_dir, tmp_path):
     np.save(tmp_path / "clip.npy", features_of(25, seed=5))
     repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

@@ -80,6 +80,7 @@ def test_localize_optional_inputs_match_library(served, model):
     assert out["end_sec"].max() <= 8.0 and out["start_sec"][: out["num_valid"]].min() >= 1.5
 
 
+@pytest.mark.slow
 def test_localize_very_long_video_matches_library(served, model):
     features = features_of(100_000, seed=4)
     out = served.run("localize", features=features)
