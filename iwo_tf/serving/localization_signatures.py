@@ -13,8 +13,8 @@ from typing import Sequence
 import tensorflow as tf
 
 from iwo_tf.data.pipeline import resample_to_segments
-from iwo_tf.data.schema import parse_video
 from iwo_tf.serving import input_checks
+from iwo_tf.serving.record_batch import parse_record_batch
 from iwo_tf.serving.serving_config import ServingConfig
 from iwo_tf.winners_out.incremental import localize_incremental
 
@@ -28,8 +28,7 @@ class LocalizationSignatures:
 
     Nothing here holds TF state of its own: the functions close over the model, so the exporter
     (Keras `ExportArchive`) tracks only the model's variables, the route that loads in the TF1
-    Session loader TF Serving uses. All control flow is explicit (`tf.while_loop` in the library,
-    `tf.map_fn` here), so tracing with autograph off, as `ExportArchive` does, gives the same graph.
+    Session loader TF Serving uses. All control flow is explicit (`tf.while_loop`, `tf.cond`), so tracing with autograph off, as `ExportArchive` does, gives the same graph.
 
     Args:
         model: a built `IWOClassifier`.
@@ -169,61 +168,30 @@ class LocalizationSignatures:
         )
         return {key: value[0] for key, value in batched.items()}
 
-    def _parse_record(self, serialized):
-        """One record -> `(segments [K, D], T, stride, offset, duration, video_id)`, validated."""
-        video = parse_video(serialized)
-        video_id = tf.cast(video["video_id"], tf.string)
-        what = ["record", video_id]
-        features = input_checks.check_snippet_features(video["features"], self.feature_dim, what)
-        num_snippets = tf.cast(video["num_snippets"], tf.int32)
-        consistent = tf.debugging.Assert(
-            tf.equal(num_snippets, tf.shape(features)[0]),
-            what + [": num_snippets does not match the number of feature rows"],
-        )
-        stride, offset, duration = input_checks.check_timing(
-            video["snippet_stride_sec"], video["snippet_offset_sec"], video["duration"], what
-        )
-        with tf.control_dependencies([consistent]):
-            segments = resample_to_segments(features, self.num_segments, training=False)
-        return segments, num_snippets, stride, offset, duration, video_id
-
     def localize_records(self, examples, *, num_steps=None, top_q=None, segments_per_step=None):
         """Localizes a batch of serialized records in the project's TFRecord schema.
 
-        Each record is parsed, validated and resampled on its own (T differs between videos), then
-        the batch goes through winners-out testing together. A malformed record fails the request
-        with the parser's InvalidArgument; a record with empty, non-finite or wrong-D features, or
-        bad timing, fails with a message naming its video id.
+        The batch is parsed, validated and resampled together (`parse_record_batch`), then goes
+        through winners-out testing together. A malformed record fails the request with the
+        parser's InvalidArgument; a record with empty, non-finite or wrong-D features, or bad
+        timing, fails it with a message naming the record's video id.
 
         Returns:
             The `localize_snippets` dict with a leading batch axis, plus `video_id [B] string`.
         """
-        examples = tf.convert_to_tensor(examples, tf.string)
-        scalar = lambda dtype: tf.TensorSpec([], dtype)  # noqa: E731
-        segments, num_snippets, stride, offset, duration, video_id = tf.map_fn(
-            self._parse_record,
-            examples,
-            fn_output_signature=(
-                tf.TensorSpec([self.num_segments, self.feature_dim], tf.float32),
-                scalar(tf.int32),
-                scalar(tf.float32),
-                scalar(tf.float32),
-                scalar(tf.float32),
-                scalar(tf.string),
-            ),
-        )
+        records = parse_record_batch(examples, self.num_segments, self.feature_dim)
         cfg = self.config
         outputs = self.localize_segments(
-            segments,
-            num_snippets=num_snippets,
-            snippet_stride_sec=stride,
-            snippet_offset_sec=offset,
-            duration=duration,
+            records.segments,
+            num_snippets=records.num_snippets,
+            snippet_stride_sec=records.snippet_stride_sec,
+            snippet_offset_sec=records.snippet_offset_sec,
+            duration=records.duration,
             num_steps=cfg.num_steps if num_steps is None else num_steps,
             top_q=self.max_top_q if top_q is None else top_q,
             segments_per_step=cfg.segments_per_step if segments_per_step is None else segments_per_step,
         )
-        outputs["video_id"] = video_id
+        outputs["video_id"] = records.video_id
         return outputs
 
     def localize_segments(
