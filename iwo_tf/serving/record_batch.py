@@ -109,20 +109,20 @@ def parse_record_batch(examples, num_segments: int, feature_dim: int) -> RecordB
 def _resample(features, record, starts, lengths, num_segments, feature_dim):
     """`[B, K, D]` segments from the concatenated `[sum T, D]` snippets of B records (T_b >= 1)."""
     batch = tf.shape(lengths, out_type=tf.int64)[0]
-    k = tf.range(num_segments, dtype=tf.int64)
+    k = tf.range(num_segments, dtype=tf.int64)[None, :]
     t = tf.range(tf.shape(features, out_type=tf.int64)[0]) - tf.gather(starts, record)  # position in its record
     length = tf.gather(lengths, record)
     # T >= K: snippet t belongs to the largest k with floor(k T / K) <= t, i.e. ((t + 1) K - 1) // T.
-    long_video = length >= num_segments
-    segment = ((t + 1) * num_segments - 1) // tf.maximum(length, 1)
-    dump = batch * num_segments  # rows of short videos go to one extra bucket
-    bucket = tf.where(long_video, record * num_segments + segment, dump)
-    sums = tf.math.unsorted_segment_sum(features, bucket, dump + 1)[:dump]
-    counts = tf.math.unsorted_segment_sum(tf.ones_like(bucket, tf.float32), bucket, dump + 1)[:dump]
-    means = tf.math.divide_no_nan(sums, counts[:, None])
-    # T < K: segment k is snippet floor(k T / K) of its record.
-    first = starts[:, None] + (k[None, :] * lengths[:, None]) // num_segments  # [B, K]
-    picked = tf.gather(features, tf.reshape(first, [-1]))
-    short = tf.repeat(lengths < num_segments, num_segments)
-    segments = tf.where(short[:, None], picked, means)
+    # (Rows of T < K records get some bucket of their own record, keeping the ids sorted; those
+    # segments are replaced below.)
+    segment = tf.where(length >= num_segments, ((t + 1) * num_segments - 1) // length, (t * num_segments) // length)
+    sums = tf.math.segment_sum(features, record * num_segments + segment)  # ids sorted: one sequential pass
+    sums = tf.pad(sums, [[0, batch * num_segments - tf.shape(sums, out_type=tf.int64)[0]], [0, 0]])
+    counts = ((k + 1) * lengths[:, None]) // num_segments - (k * lengths[:, None]) // num_segments  # [B, K]
+    means = sums / tf.cast(tf.reshape(tf.maximum(counts, 1), [-1, 1]), tf.float32)
+    # T < K: segment k is snippet floor(k T / K) of its record; only those rows are gathered.
+    short = tf.reshape(tf.broadcast_to(lengths[:, None] < num_segments, tf.shape(counts)), [-1])
+    first = tf.reshape(starts[:, None] + (k * lengths[:, None]) // num_segments, [-1])
+    positions = tf.where(short)
+    segments = tf.tensor_scatter_nd_update(means, positions, tf.gather(features, tf.boolean_mask(first, short)))
     return tf.reshape(segments, [batch, num_segments, feature_dim])

@@ -104,14 +104,24 @@ def prepare_streams(model, features, keep_mask) -> StackedStreams:
         stacked = tf.transpose(tf.reshape(features, [shape[0], shape[1], len(dims), width]), [0, 2, 1, 3])
     else:
         stacked = tf.stack([_pad_last(x, width) for x in model.split_streams(features)], axis=1)
-    kernels = tf.stack([tf.pad(_tensor(p.kernel), [[0, width - d], [0, 0]]) for p, d in zip(poolings, dims)])  # [S, D, M]
-    # [B, S, K, D] x [S, D, M]: no operand transposed (that would copy the features); the small
-    # [B, S, K, M] result is transposed instead.
-    # (Operands are broadcast explicitly: oneDNN's batch matmul mis-handles a broadcast batch axis.)
-    kernels = tf.broadcast_to(kernels[None], tf.concat([tf.shape(stacked)[:2], tf.shape(kernels)[1:]], axis=0))
-    logits = tf.transpose(tf.matmul(stacked, kernels), [0, 1, 3, 2])  # [B, S, M, K]
-    logits = logits + tf.stack([_tensor(p.position_bias) for p in poolings])[None]
-    class_kernels = tf.stack([_pad_last(tf.transpose(z, [0, 2, 1]), width) for z in model.module_class_kernels()])
+    # The logits of every stream in one 2-D product of the unstacked features with a block-diagonal
+    # [sum D_s, S * M] kernel: a single efficient GEMM instead of a batched one with a skinny M.
+    num_modules = int(model.num_modules)
+    blocks = [
+        tf.pad(_tensor(p.kernel), [[0, 0], [s * num_modules, (len(dims) - 1 - s) * num_modules]])
+        for s, p in enumerate(poolings)
+    ]
+    shape = tf.shape(features)
+    flat = tf.matmul(tf.reshape(features, [-1, sum(dims)]), tf.concat(blocks, axis=0))  # [B * K, S * M]
+    logits = tf.transpose(tf.reshape(flat, [shape[0], shape[1], len(dims), num_modules]), [0, 2, 3, 1])
+    logits = logits + tf.stack([_tensor(p.position_bias) for p in poolings])[None]  # [B, S, M, K]
+    fc_kernel = _tensor(model.classifier_head.kernel)
+    if len(set(dims)) == 1:
+        per_stream = tf.reshape(fc_kernel, [len(dims), num_modules, width, -1])  # rows: stream, module, dim
+    else:
+        per_stream = tf.stack([_pad_last(tf.transpose(z, [0, 2, 1]), width) for z in model.module_class_kernels()])
+        per_stream = tf.transpose(per_stream, [0, 1, 3, 2])
+    class_kernels = tf.transpose(per_stream, [3, 0, 1, 2])  # [C, S, M, D]
     base = _exp_sums(logits, (keep_mask > 0)[:, None, :], stacked)
     shifting_bias = None
     if poolings[0].shifting_bias is not None:
@@ -120,7 +130,7 @@ def prepare_streams(model, features, keep_mask) -> StackedStreams:
         features=stacked,
         logits=logits,
         norms=tf.norm(stacked, axis=-1),
-        class_kernels=tf.transpose(class_kernels, [2, 0, 1, 3]),  # [C, S, M, D]
+        class_kernels=class_kernels,
         alpha=tf.stack([_tensor(p.alpha) for p in poolings]),
         shifting_bias=shifting_bias,
         dims_mask=tf.constant([[1.0] * d + [0.0] * (width - d) for d in dims], tf.float32),
