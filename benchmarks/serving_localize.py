@@ -9,7 +9,10 @@ same minute, interleaved round by round so that the ratios survive a noisy machi
 * `localize` (one video's raw features per request), latency;
 * the yardstick: a plain batched graph written here, not from the project, that recomputes each
   step's attention-weighted sums in full (the mask-independent logits and class projections are
-  hoisted, as any sane implementation does), fed the same videos already resampled.
+  hoisted, as any sane implementation does), fed the same videos already resampled;
+* for the breakdown, on the same resampled videos: the library's `localize_incremental` (the
+  computation inside the export, without parsing), and the export's record parsing and resampling
+  alone (`parse_record_batch`).
 
 Detections of the SavedModel are checked against the library's reference path
 (`iwo_tf.winners_out.localize`) first. A child process then reports the peak RSS of one `localize`
@@ -41,7 +44,8 @@ from absl import app, flags  # noqa: E402
 from iwo_tf.data.pipeline import resample_to_segments  # noqa: E402
 from iwo_tf.model import IWOClassifier  # noqa: E402
 from iwo_tf.serving import export_saved_model, serialize_features  # noqa: E402
-from iwo_tf.winners_out import localize  # noqa: E402
+from iwo_tf.serving.record_batch import parse_record_batch  # noqa: E402
+from iwo_tf.winners_out import localize, localize_incremental  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("batch_sizes", ["1", "4", "16", "64"], "serving_default batch sizes to time.")
@@ -133,6 +137,22 @@ def yardstick_function(model):
     return run
 
 
+def incremental_function(model):
+    """The library's incremental localization on resampled segments (what the export runs after parsing)."""
+
+    @tf.function(input_signature=[tf.TensorSpec([None, K, sum(STREAM_DIMS)], tf.float32)], autograph=False)
+    def run(segments):
+        batch = tf.shape(segments)[0]
+        return localize_incremental(
+            model, segments, num_snippets=tf.fill([batch], FLAGS.num_snippets),
+            snippet_stride_sec=tf.fill([batch], STRIDE), snippet_offset_sec=tf.zeros([batch]),
+            duration=tf.zeros([batch]), num_steps=STEPS, top_q=Q, segments_per_step=P,
+            stream_weights=STREAM_WEIGHTS, check_finite=True,
+        ).detections
+
+    return run
+
+
 def timed(function, seconds):
     """Calls `function` for about `seconds`; returns seconds per call (at least 2 calls)."""
     start, calls = time.perf_counter(), 0
@@ -157,19 +177,32 @@ def session_runner(version_dir):
     return run
 
 
+def _status_mb(field):
+    """A `/proc/self/status` memory field (VmRSS, VmHWM) in MB."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 def rss_child(version_dir, num_snippets):
     """Peak RSS of one `localize` request at `num_snippets` snippets, in this (fresh) process."""
     run = session_runner(version_dir)
-    run("localize", features=np.random.default_rng(0).normal(size=(K, sum(STREAM_DIMS))).astype(np.float32))
-    features = np.random.default_rng(1).normal(size=(num_snippets, sum(STREAM_DIMS))).astype(np.float32)
-    before_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    run("localize", features=np.random.default_rng(0).standard_normal((K, sum(STREAM_DIMS)), dtype=np.float32))
+    features = np.random.default_rng(1).standard_normal((num_snippets, sum(STREAM_DIMS)), dtype=np.float32)
+    try:  # reset the high-water mark so VmHWM below is this request's peak
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        pass
+    rss_before = _status_mb("VmRSS")
     start = time.perf_counter()
     out = run("localize", features=features)
     seconds = time.perf_counter() - start
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps({
-        "T": num_snippets, "input_mb": features.nbytes / 2**20, "peak_rss_mb_before_request": before_mb,
-        "peak_rss_mb": peak_mb, "seconds": seconds, "num_valid": int(out["num_valid"]),
+        "T": num_snippets, "input_mb": features.nbytes / 2**20, "rss_mb_before_request": rss_before,
+        "peak_rss_mb": _status_mb("VmHWM"), "seconds": seconds, "num_valid": int(out["num_valid"]),
     }))
 
 
@@ -209,7 +242,7 @@ def main(argv):
     feature_dim = sum(STREAM_DIMS)
     rng = np.random.default_rng(0)
     count = max(max(batch_sizes), FLAGS.check_videos)
-    videos = [rng.normal(size=(FLAGS.num_snippets, feature_dim)).astype(np.float32) for _ in range(count)]
+    videos = [rng.standard_normal((FLAGS.num_snippets, feature_dim), dtype=np.float32) for _ in range(count)]
     export_base = tempfile.mkdtemp(prefix="iwo-bench-")
     version_dir = export_saved_model(
         model, class_names=[f"class_{i}" for i in range(C)], export_base=export_base, model_name="iwo",
@@ -221,23 +254,32 @@ def main(argv):
     records = np.asarray([serialize_features(f"v{i}", x, snippet_stride_sec=STRIDE) for i, x in enumerate(videos)], dtype=object)
     segments = np.stack([resample_to_segments(tf.constant(x), K, training=False).numpy() for x in videos])
     yardstick = yardstick_function(model)
+    incremental = incremental_function(model)
+    parse = tf.function(lambda x: parse_record_batch(x, K, feature_dim).segments, autograph=False)
     throughput = {}
     for batch in batch_sizes:
-        served_times, yard_times = [], []
-        run("serving_default", examples=records[:batch])
-        yardstick(segments[:batch])
-        for _ in range(FLAGS.rounds):
-            served_times.append(timed(lambda: run("serving_default", examples=records[:batch]), FLAGS.seconds))
-            yard_times.append(timed(lambda: yardstick(segments[:batch]), FLAGS.seconds))
-        served_s, yard_s = statistics.median(served_times), statistics.median(yard_times)
-        throughput[batch] = {
-            "serving_default_videos_per_s": batch / served_s,
-            "yardstick_videos_per_s": batch / yard_s,
-            "ratio": yard_s / served_s,
+        calls = {
+            "serving_default": lambda: run("serving_default", examples=records[:batch]),
+            "yardstick": lambda: yardstick(segments[:batch]),
+            "incremental_on_segments": lambda: incremental(segments[:batch]),
+            "parse_and_resample": lambda: parse(tf.constant(list(records[:batch]))),
         }
+        times = {name: [] for name in calls}
+        for call in calls.values():
+            call()
+        for _ in range(FLAGS.rounds):
+            for name, call in calls.items():
+                times[name].append(timed(call, FLAGS.seconds))
+        median = {name: statistics.median(values) for name, values in times.items()}
+        throughput[batch] = {f"{name}_videos_per_s": batch / seconds for name, seconds in median.items()}
+        throughput[batch]["ratio"] = median["yardstick"] / median["serving_default"]
+        throughput[batch]["ratio_incremental_on_segments"] = median["yardstick"] / median["incremental_on_segments"]
         print(
-            f"batch {batch:3d}: serving_default {batch / served_s:7.1f} videos/s | yardstick (full recompute) "
-            f"{batch / yard_s:7.1f} videos/s | ratio {yard_s / served_s:.2f}x",
+            f"batch {batch:3d}: serving_default {batch / median['serving_default']:7.1f} videos/s | yardstick (full "
+            f"recompute) {batch / median['yardstick']:7.1f} | ratio {throughput[batch]['ratio']:.2f}x || breakdown: "
+            f"incremental on segments {batch / median['incremental_on_segments']:7.1f} videos/s "
+            f"({throughput[batch]['ratio_incremental_on_segments']:.2f}x the yardstick), parse+resample "
+            f"{batch / median['parse_and_resample']:7.1f} videos/s",
             flush=True,
         )
 
@@ -267,7 +309,8 @@ def main(argv):
         rss = json.loads(child.stdout.strip().splitlines()[-1])
         print(
             f"peak RSS, one localize request at T={rss['T']}: {rss['peak_rss_mb']:.0f} MB "
-            f"(input {rss['input_mb']:.0f} MB; {rss['peak_rss_mb_before_request']:.0f} MB before the request; "
+            f"(RSS before the request {rss['rss_mb_before_request']:.0f} MB, of which the input array "
+            f"{rss['input_mb']:.0f} MB; the request added {rss['peak_rss_mb'] - rss['rss_mb_before_request']:.0f} MB; "
             f"{rss['seconds']:.2f} s)",
             flush=True,
         )

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import json
 
+import grpc
 import numpy as np
 import tensorflow as tf
 from absl import app
 from google.protobuf import text_format
+from tensorflow_serving.apis import prediction_service_pb2_grpc
 
 from export import client_common
 from iwo_tf.errors import UserInputError, exit_on_user_error
@@ -31,9 +33,6 @@ def main(argv):
     if FLAGS.dry_run:
         print(text_format.MessageToString(request))
         return
-    import grpc  # only a real call needs the gRPC runtime
-    from tensorflow_serving.apis import prediction_service_pb2_grpc
-
     channel = grpc.insecure_channel(FLAGS.server, options=[("grpc.max_send_message_length", 1 << 30)])
     stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
     try:
