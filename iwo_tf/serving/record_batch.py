@@ -2,8 +2,8 @@
 
 `serving_default` receives B records of different lengths T_b. Parsing them one by one (`tf.map_fn`
 over the strings) copies every record into a TensorList and runs a parse, a decode and a resample per
-record; here the batch is parsed once, the feature payloads are joined and decoded into one
-`[sum T_b, D]` matrix (no padding to the longest video), and every record is resampled to K segments
+record; here the batch is parsed once, the feature payloads are decoded into one `[sum T_b, D]`
+matrix (joined first when their sizes differ; never padded to the longest video), and every record is resampled to K segments
 at once with the rule of `iwo_tf.data.pipeline.resample_to_segments` (T >= K: the mean of each
 segment's snippet interval; T < K: the interval's first snippet), which tests check it against.
 """
@@ -83,9 +83,16 @@ def parse_record_batch(examples, num_segments: int, feature_dim: int) -> RecordB
             ": duration must be finite and >= 0 (0 = unknown)",
         ),
     ]
+    payloads = parsed["features"]
     with tf.control_dependencies(checks):
-        joined = tf.strings.reduce_join(parsed["features"])
-    features = tf.reshape(tf.io.decode_raw(joined, tf.float32, little_endian=True), [-1, feature_dim])  # [sum T, D]
+        # Payloads of one size decode in one op as they are; otherwise they are joined first (a copy).
+        same_size = tf.reduce_all(tf.equal(payload_bytes, tf.reduce_max(payload_bytes)))
+        flat = tf.cond(
+            same_size,
+            lambda: tf.reshape(tf.io.decode_raw(payloads, tf.float32, little_endian=True), [-1]),
+            lambda: tf.io.decode_raw(tf.strings.reduce_join(payloads), tf.float32, little_endian=True),
+        )
+    features = tf.reshape(flat, [-1, feature_dim])  # [sum T, D]
     lengths = num_snippets
     ends = tf.cumsum(lengths)
     starts = ends - lengths

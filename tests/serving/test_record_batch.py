@@ -42,3 +42,13 @@ def test_bad_records_are_named(bad, message):
     good = serialize_features("good", np.ones((30, D), np.float32), snippet_stride_sec=1.0)
     with pytest.raises(tf.errors.InvalidArgumentError, match=message):
         parse_record_batch(tf.constant([good, bad, good]), K, D)
+
+
+@pytest.mark.parametrize("lengths", [[20, 20, 20], [7], [16, 16]], ids=["equal", "single", "equal-K"])
+def test_equal_sized_payloads_decode_without_joining(lengths):
+    rng = np.random.default_rng(1)
+    videos = [rng.normal(size=(t, D)).astype(np.float32) for t in lengths]
+    records = [serialize_features(f"v{i}", x, snippet_stride_sec=1.0) for i, x in enumerate(videos)]
+    segments = parse_record_batch(tf.constant(records), K, D).segments.numpy()
+    for i, x in enumerate(videos):
+        np.testing.assert_allclose(segments[i], resample_to_segments(tf.constant(x), K, training=False).numpy(), rtol=1e-6, atol=1e-6)
