@@ -16,7 +16,7 @@ from iwo_tf.data.pipeline import resample_to_segments
 from iwo_tf.serving import input_checks
 from iwo_tf.serving.record_batch import parse_record_batch
 from iwo_tf.serving.serving_config import ServingConfig
-from iwo_tf.winners_out.incremental import localize_incremental
+from iwo_tf.winners_out.localize_incremental import localize_incremental
 
 # Output keys of every signature, in a stable order (serving_default adds `video_id`).
 DETECTION_KEYS = ("class_index", "class_name", "score", "start_sec", "end_sec", "num_valid", "video_scores")
