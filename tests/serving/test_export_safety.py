@@ -92,6 +92,7 @@ def test_portable_provenance_drops_host_paths():
     assert portable_provenance(config) == {"data_dir": "thumos14", "nested": [{"p": "y"}, "a"], "lr": 0.1, "rel": "runs/a"}
 
 
+@pytest.mark.slow
 def test_training_export_has_no_host_paths_and_default_models_base(workdir, tmp_path):
     """The export train.py writes (`export_run(workdir, export_base, name)`) is servable as documented."""
     from iwo_tf.serving import export_run
@@ -118,6 +119,7 @@ def test_training_export_has_no_host_paths_and_default_models_base(workdir, tmp_
     assert 'base_path: "/srv/models/iwo"' in (tmp_path / "export" / "models.config").read_text()
 
 
+@pytest.mark.slow
 def test_export_cli_refuses_dot_dot_with_one_line(workdir, tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "export.export_saved_model", f"--workdir={workdir}", f"--export_base={tmp_path / 'b'}",

@@ -71,13 +71,14 @@ def test_incremental_in_graph_with_dynamic_steps_keep_mask_and_active_classes():
     features[1, :7] = np.nan  # removed segments never reach any arithmetic
     kwargs = settings(4, (6, 4), "csc", keep_mask=keep, num_active_classes=tf.constant(1))
 
-    def run(fn, steps, p):
-        return tf.function(lambda x, s, q: fn(model, x, **dict(kwargs, num_steps=s, segments_per_step=q)))(
-            features, tf.constant(steps), tf.constant(p)
-        )
-
+    spec = [tf.TensorSpec([4, K, 10], tf.float32), tf.TensorSpec([], tf.int32), tf.TensorSpec([], tf.int32)]
+    reference, incremental = (
+        tf.function(lambda x, s, q, fn=fn: fn(model, x, **dict(kwargs, num_steps=s, segments_per_step=q)), input_signature=spec)
+        for fn in (localize, localize_incremental)
+    )
     for steps, p in [(3, 5), (K, 1), (0, 4), (2, 0)]:
-        assert_identical(run(localize, steps, p), run(localize_incremental, steps, p))
+        args = (features, tf.constant(steps), tf.constant(p))
+        assert_identical(reference(*args), incremental(*args))
 
 
 def test_peaky_attention_forces_reanchoring_and_stays_identical():
