@@ -68,7 +68,9 @@ class SavedModelLocalizer:
     def __init__(self, path: str):
         self.path = latest_version_dir(path)
         self._loaded = tf.saved_model.load(self.path)
-        self._localize = self._loaded.signatures["localize_with_options"]
+        signatures = self._loaded.signatures
+        # Exports made before `localize_with_options` existed had the options on `localize`.
+        self._localize = signatures["localize_with_options" if "localize_with_options" in signatures else "localize"]
         self._serve = self._loaded.signatures["serving_default"]
         self.metadata = read_json(os.path.join(self.path, "assets.extra", METADATA_FILENAME))
         self.class_names = list(self.metadata["class_names"])

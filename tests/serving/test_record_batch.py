@@ -52,3 +52,13 @@ def test_equal_sized_payloads_decode_without_joining(lengths):
     segments = parse_record_batch(tf.constant(records), K, D).segments.numpy()
     for i, x in enumerate(videos):
         np.testing.assert_allclose(segments[i], resample_to_segments(tf.constant(x), K, training=False).numpy(), rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("length, row, value", [(40, 17, np.inf), (40, 39, -np.inf), (5, 3, np.nan), (16, 0, np.nan)])
+def test_one_non_finite_snippet_anywhere_fails_its_record(length, row, value):
+    features = np.ones((length, D), np.float32)
+    features[row, 2] = value
+    good = serialize_features("good", np.ones((30, D), np.float32), snippet_stride_sec=1.0)
+    bad = serialize_features("odd_one", features, snippet_stride_sec=1.0)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="(?s)odd_one.*NaN or Inf"):
+        parse_record_batch(tf.constant([good, bad]), K, D)
