@@ -1,266 +1,347 @@
-r"""Benchmark: winners-out localization from the exported SavedModel vs. a plain eager Python loop.
+r"""Benchmark: winners-out localization from the exported SavedModel, loaded the TF Serving way.
 
-THUMOS-sized setting (D = 2048 as two 1024-d streams, K = 400, M = 18, C = 20, 10 steps, q = 2,
-p = 30, random weights). Three ways to localize the same videos, in one run:
+THUMOS-sized setting (D = 2048 as two 1024-d streams, K = 400, M = 18, C = 20, q = 2, 10 steps,
+p = 30, random weights, T = 400 snippets per video unless --num_snippets). In one process and the
+same minute, interleaved round by round so that the ratios survive a noisy machine:
 
-* `saved_model`: the `localize` signature loaded through the TF1 Session loader, the path TF Serving
-  takes (one video per request, raw features [T, D] in, detections out).
-* `saved_model_batch`: `serving_default` on batches of serialized records.
-* `eager_loop`: Algorithm 2 written the plain way, a Python loop per class and per step running the
-  library's CSC (Eqs. 7-10) eagerly on the remaining segments; and the same loop with the
-  library's hoisted segment scorer (`eager_loop_hoisted_scorer`), to separate graph execution
-  from the hoisting.
+* `serving_default` (batches of serialized records, parse + resample + localize in-graph) through
+  the TF1 Session loader TF Serving uses, at each --batch_sizes;
+* `localize` (one video's raw features per request), latency;
+* the yardstick: a plain batched graph written here, not from the project, that recomputes each
+  step's attention-weighted sums in full (the mask-independent logits and class projections are
+  hoisted, as any sane implementation does), fed the same videos already resampled;
+* for the breakdown, on the same resampled videos: the library's `localize_incremental` (the
+  computation inside the export, without parsing), and the export's record parsing and resampling
+  alone (`parse_record_batch`).
 
-Detections of the eager loop are checked against the SavedModel's, then latency, videos/s, their
-ratio, and the arithmetic floor (FLOPs / the machine's matmul rate) are printed and written to
+Detections of the SavedModel are checked against the library's reference path
+(`iwo_tf.winners_out.localize`) first. A child process then reports the peak RSS of one `localize`
+request at --rss_snippets (default 100,000) snippets. Figures are printed and written to
 `benchmarks/results/serving_localize.json`.
 
-    python benchmarks/serving_localize.py [--videos=20] [--eager_videos=4] [--num_snippets=400]
+    python benchmarks/serving_localize.py [--batch_sizes=1,4,16,64] [--seconds=2] [--rounds=3]
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
+import resource
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
-
-import numpy as np
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
+from absl import app, flags  # noqa: E402
 
 from iwo_tf.data.pipeline import resample_to_segments  # noqa: E402
 from iwo_tf.model import IWOClassifier  # noqa: E402
-from iwo_tf.serving import export_saved_model  # noqa: E402
-from iwo_tf.serving import serialize_features  # noqa: E402
-from iwo_tf.winners_out import select_top_p  # noqa: E402
-from iwo_tf.winners_out.localize import flatten_detections  # noqa: E402
-from iwo_tf.winners_out.proposals import (  # noqa: E402
-    proposals_from_selection,
-    proposals_to_seconds,
-    segment_boundaries_sec,
-)
+from iwo_tf.serving import export_saved_model, serialize_features  # noqa: E402
+from iwo_tf.serving.record_batch import parse_record_batch  # noqa: E402
+from iwo_tf.winners_out import localize, localize_incremental  # noqa: E402
+
+FLAGS = flags.FLAGS
+flags.DEFINE_list("batch_sizes", ["1", "4", "16", "64"], "serving_default batch sizes to time.")
+flags.DEFINE_float("seconds", 2.0, "Seconds per configuration and round.")
+flags.DEFINE_integer("rounds", 3, "Interleaved rounds (SavedModel, yardstick) per batch size; medians reported.")
+flags.DEFINE_integer("num_snippets", 400, "T per video (400 = 4.3 min of 16-frame snippets at 25 fps).")
+flags.DEFINE_integer("check_videos", 8, "Videos whose served detections are checked against the library.")
+flags.DEFINE_integer("rss_snippets", 100_000, "T of the peak-RSS request (0 skips it).")
+flags.DEFINE_string("output", os.path.join(REPO, "benchmarks", "results", "serving_localize.json"), "Results JSON.")
+flags.DEFINE_string("rss_child", None, "Internal: run the peak-RSS measurement on this SavedModel and exit.")
 
 STREAM_DIMS = (1024, 1024)
 K, M, C, STEPS, Q, P = 400, 18, 20, 10, 2, 30
 STREAM_WEIGHTS = (1.0, 10.0)
 STRIDE = 16.0 / 25.0
-# Measured dense fp32 matmul rate of this machine (docs/PLATFORM.md), TF and numpy alike.
-MATMUL_GFLOPS = 190.0
+MATMUL_GFLOPS = 190.0  # dense fp32 matmul rate of the reference machine (see docs)
 
 
-def count_flops(feature_dim, num_steps=STEPS, q=Q):
-    """Multiply-adds x 2 of one video's localization, ignoring element-wise work.
+def count_flops(feature_dim, num_steps=STEPS, q=Q, p=P):
+    """Multiply-adds x 2 per video, element-wise work ignored.
 
-    `essential`: what Algorithm 2 needs at least; attention logits `W H^T` once, `A H` for the
-    video scores and for each (class, step) (the shifting norm needs it), the class projections
-    `h_k . z_m^j` once, the FC layer. `as_run`: the library computes the logits twice (video
-    scores, then the segment scorer, which hoists them out of the step loop).
+    `full_recompute`: logits once, `A H` for the video scores and for each (class, step), the class
+    projections once, the FC layer. `incremental`: logits, `A H` and projections once; a step
+    re-sums S (M K) and takes the Eq. 7 product (M K) per class and subtracts p segments (p M D).
     """
     logits = 2 * K * feature_dim * M
     attend = 2 * M * K * feature_dim
     projections = 2 * K * feature_dim * M * q
     fc = 2 * M * feature_dim * C
-    essential = logits + attend * (1 + q * num_steps) + projections + fc
-    as_run = essential + logits  # the video scores and the segment scorer each compute them once
-    return {"essential": essential, "as_run": as_run}
-
-
-def eager_localize(model, features, stride, hoisted=False):
-    """Algorithm 2 + Eq. 11 as a plain eager Python loop: per class, per step, eager library ops.
-
-    `hoisted=False` is Algorithm 2 as written: at every step, compute lambda^j on the remaining
-    segments from scratch (`IWOClassifier.csc_terms_per_stream`, Eqs. 7-10). `hoisted=True` uses
-    `make_segment_scorer`, which computes the mask-independent products once per class, as the
-    in-graph version does; it isolates what graph execution alone buys.
-    """
-    features = tf.constant(features)
-    segments = resample_to_segments(features, K, training=False)[None]
-    keep = tf.ones([1, K], tf.float32)
-    video_scores = model.video_class_scores(segments, keep)
-    classes = tf.math.top_k(video_scores, k=Q).indices  # [1, Q]
-    selected_all, scores_all = [], []
-    for q in range(Q):
-        class_index = classes[:, q : q + 1]
-        if hoisted:
-            scorer = model.make_segment_scorer(segments, class_index, "csc", STREAM_WEIGHTS)
-        else:
-
-            def scorer(mask, class_index=class_index):
-                terms = model.csc_terms_per_stream(segments, mask, class_index)
-                return tf.add_n([w * tf.nn.relu(t) for w, t in zip(STREAM_WEIGHTS, terms)])
-
-        remaining = tf.ones([1, 1, K], tf.bool)
-        selected = tf.zeros([1, 1, K], tf.bool)
-        kept_scores = tf.zeros([1, 1, K], tf.float32)
-        for _ in range(STEPS):
-            scores = scorer(tf.cast(remaining, tf.float32))
-            chosen = select_top_p(scores, remaining, P)
-            kept_scores = tf.where(chosen, scores, kept_scores)
-            selected = tf.logical_or(selected, chosen)
-            remaining = tf.logical_and(remaining, tf.logical_not(chosen))
-        selected_all.append(selected)
-        scores_all.append(kept_scores)
-    proposals = proposals_from_selection(tf.concat(selected_all, 1), tf.concat(scores_all, 1))
-    num_snippets = tf.shape(features)[:1]
-    boundaries = segment_boundaries_sec(num_snippets, K, [stride], [0.0], [0.0])
-    start, end = proposals_to_seconds(proposals, boundaries)
-    return flatten_detections(classes, tf.ones_like(classes, tf.bool), proposals, start, end)
-
-
-def time_eager(model, videos, served, hoisted):
-    """Latencies of the eager loop, checking its detections against the SavedModel's."""
-    eager_localize(model, videos[0], STRIDE, hoisted)  # the first call pays one-off kernel setup
-    latencies, max_diff = [], 0.0
-    for x, reference in zip(videos, served):
-        t0 = time.perf_counter()
-        detections = eager_localize(model, x, STRIDE, hoisted)
-        latencies.append(time.perf_counter() - t0)
-        n = int(reference["num_valid"])
-        if int(detections.num_valid[0]) != n or not np.array_equal(detections.class_index[0, :n], reference["class_index"][:n]):
-            raise AssertionError("eager loop and SavedModel disagree on the detections")
-        for key in ("score", "start_sec", "end_sec"):
-            diff = np.abs(getattr(detections, key)[0, :n].numpy() - reference[key][:n])
-            max_diff = max(max_diff, float(np.max(diff, initial=0.0)))
-    return latencies, max_diff
-
-
-def summarize(latencies):
-    latencies = sorted(latencies)
+    per_step_incremental = q * (2 * p * M * feature_dim + 2 * 2 * M * K * len(STREAM_DIMS))
     return {
-        "videos": len(latencies),
-        "latency_ms_mean": 1e3 * statistics.fmean(latencies),
-        "latency_ms_p50": 1e3 * latencies[len(latencies) // 2],
-        "latency_ms_p90": 1e3 * latencies[min(len(latencies) - 1, int(0.9 * len(latencies)))],
-        "videos_per_s": len(latencies) / sum(latencies),
+        "full_recompute": logits + attend * (1 + q * num_steps) + projections + fc,
+        "incremental": logits + attend + projections + fc + num_steps * per_step_incremental,
     }
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--videos", type=int, default=20, help="videos timed through the SavedModel")
-    parser.add_argument("--eager_videos", type=int, default=4, help="videos timed through the eager loop")
-    parser.add_argument("--num_snippets", type=int, default=400, help="T per video (400 = 4.3 min of 16-frame snippets at 25 fps)")
-    parser.add_argument("--batch_size", type=int, default=8, help="records per serving_default request")
-    parser.add_argument("--output", default=os.path.join(REPO, "benchmarks", "results", "serving_localize.json"))
-    args = parser.parse_args()
-
+def make_model():
     tf.keras.utils.set_random_seed(0)
     model = IWOClassifier(num_classes=C, num_segments=K, stream_dims=STREAM_DIMS, num_modules=M)
     model.build()
-    # Random, non-degenerate weights: spread the position bias and the FC bias a little.
-    for variable in model.weights:
+    rng = np.random.default_rng(1)
+    for variable in model.weights:  # non-degenerate: spread the position bias and the FC bias
         if "position_bias" in variable.path or variable.path.endswith("bias"):
-            variable.assign(np.random.default_rng(1).normal(0, 0.5, variable.shape).astype("float32"))
+            variable.assign(rng.normal(0, 0.5, variable.shape).astype("float32"))
+    return model
+
+
+def yardstick_function(model):
+    """A plain batched graph: Algorithm 2 recomputing each step's attention-weighted sums in full."""
+    poolings = model.stream_poolings
+    kernels = model.module_class_kernels()
+
+    @tf.function(input_signature=[tf.TensorSpec([None, K, sum(STREAM_DIMS)], tf.float32)], autograph=False)
+    def run(segments):
+        streams = tf.split(segments, STREAM_DIMS, axis=-1)
+        logits = [tf.einsum("bkd,dm->bmk", h, pool.kernel) + pool.position_bias for h, pool in zip(streams, poolings)]
+        pooled = []
+        for h, lg, pool in zip(streams, logits, poolings):
+            a = tf.nn.softmax(lg, axis=-1)
+            v = pool.alpha[:, None] * tf.einsum("bmk,bkd->bmd", a, h)
+            v = v / (np.sqrt(M) * tf.norm(v, axis=-1, keepdims=True))
+            pooled.append(tf.reshape(v, [-1, M * h.shape[-1]]))
+        video_scores = tf.nn.softmax(model.classifier_head(tf.concat(pooled, -1)), -1)
+        classes = tf.math.top_k(video_scores, Q).indices
+        projections = [
+            tf.einsum("bkd,mdbq->bqmk", h, tf.gather(z, classes, axis=2)) for h, z in zip(streams, kernels)
+        ]
+        batch = tf.shape(segments)[0]
+        remaining = tf.ones([batch, Q, K], tf.bool)
+        selected = tf.zeros([batch, Q, K], tf.float32)
+
+        def body(step, remaining, selected):
+            fused = 0.0
+            for h, lg, pj, pool, w in zip(streams, logits, projections, poolings, STREAM_WEIGHTS):
+                masked = tf.where(remaining[:, :, None, :], lg[:, None], -1e30)
+                a = tf.nn.softmax(masked, -1) * tf.cast(remaining[:, :, None, :], tf.float32)
+                v = pool.alpha[:, None] * tf.einsum("bqmk,bkd->bqmd", a, h)
+                scale = pool.alpha / (np.sqrt(M) * tf.norm(v, axis=-1))
+                fused += w * tf.nn.relu(tf.reduce_sum(a * scale[..., None] * pj, axis=2))
+            ranked = tf.where(remaining, fused, -np.inf)
+            top = tf.math.top_k(ranked, P).indices
+            chosen = tf.reduce_max(tf.one_hot(top, K), axis=2) > 0
+            selected = tf.where(chosen, fused, selected)
+            return step + 1, tf.logical_and(remaining, tf.logical_not(chosen)), selected
+
+        _, remaining, selected = tf.while_loop(lambda s, *_: s < STEPS, body, (0, remaining, selected))
+        return classes, selected
+
+    return run
+
+
+def incremental_function(model):
+    """The library's incremental localization on resampled segments (what the export runs after parsing)."""
+
+    @tf.function(input_signature=[tf.TensorSpec([None, K, sum(STREAM_DIMS)], tf.float32)], autograph=False)
+    def run(segments):
+        batch = tf.shape(segments)[0]
+        return localize_incremental(
+            model, segments, num_snippets=tf.fill([batch], FLAGS.num_snippets),
+            snippet_stride_sec=tf.fill([batch], STRIDE), snippet_offset_sec=tf.zeros([batch]),
+            duration=tf.zeros([batch]), num_steps=STEPS, top_q=Q, segments_per_step=P,
+            stream_weights=STREAM_WEIGHTS, check_finite=True,
+        ).detections
+
+    return run
+
+
+def timed(function, seconds):
+    """Calls `function` for about `seconds`; returns seconds per call (at least 2 calls)."""
+    start, calls = time.perf_counter(), 0
+    while calls < 2 or time.perf_counter() - start < seconds:
+        function()
+        calls += 1
+    return (time.perf_counter() - start) / calls
+
+
+def session_runner(version_dir):
+    """The SavedModel in a TF1 Session (the TF Serving loading path): `run(signature, **feeds)`."""
+    graph = tf.Graph()
+    session = tf.compat.v1.Session(graph=graph)
+    with graph.as_default():
+        meta = tf.compat.v1.saved_model.loader.load(session, ["serve"], version_dir)
+
+    def run(name, **inputs):
+        signature = meta.signature_def[name]
+        feeds = {signature.inputs[k].name: v for k, v in inputs.items()}
+        return session.run({k: v.name for k, v in signature.outputs.items()}, feeds)
+
+    return run
+
+
+def _status_mb(field):
+    """A `/proc/self/status` memory field (VmRSS, VmHWM) in MB."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def rss_child(version_dir, num_snippets):
+    """Peak RSS of one `localize` request at `num_snippets` snippets, in this (fresh) process."""
+    run = session_runner(version_dir)
+    run("localize", features=np.random.default_rng(0).standard_normal((K, sum(STREAM_DIMS)), dtype=np.float32))
+    features = np.random.default_rng(1).standard_normal((num_snippets, sum(STREAM_DIMS)), dtype=np.float32)
+    try:  # reset the high-water mark so VmHWM below is this request's peak
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        pass
+    rss_before = _status_mb("VmRSS")
+    start = time.perf_counter()
+    out = run("localize", features=features)
+    seconds = time.perf_counter() - start
+    print(json.dumps({
+        "T": num_snippets, "input_mb": features.nbytes / 2**20, "rss_mb_before_request": rss_before,
+        "peak_rss_mb": _status_mb("VmHWM"), "seconds": seconds, "num_valid": int(out["num_valid"]),
+    }))
+
+
+def check_against_library(model, run, videos):
+    """Served detections vs the library's reference `localize`; returns the largest score difference."""
+    records = [serialize_features(f"v{i}", x, snippet_stride_sec=STRIDE) for i, x in enumerate(videos)]
+    served = run("serving_default", examples=np.asarray(records, dtype=object))
+    segments = tf.stack([resample_to_segments(tf.constant(x), K, training=False) for x in videos])
+    n = len(videos)
+    reference = localize(
+        model, segments, num_snippets=[len(x) for x in videos], snippet_stride_sec=[STRIDE] * n,
+        snippet_offset_sec=[0.0] * n, duration=[x.shape[0] * STRIDE for x in videos], num_steps=STEPS, top_q=Q,
+        segments_per_step=P, stream_weights=STREAM_WEIGHTS,
+    ).detections
+    worst = 0.0
+    for row in range(n):
+        count = int(reference.num_valid[row])
+        if int(served["num_valid"][row]) != count or not np.array_equal(
+            served["class_index"][row, :count], reference.class_index[row, :count]
+        ):
+            raise AssertionError(f"video {row}: the SavedModel's detections differ from the library's")
+        for key in ("score", "start_sec", "end_sec"):
+            diff = np.abs(served[key][row, :count] - getattr(reference, key)[row, :count].numpy())
+            worst = max(worst, float(diff.max(initial=0.0)))
+    if worst > 1e-4:
+        raise AssertionError(f"scores/times differ from the library's by {worst}")
+    return worst
+
+
+def main(argv):
+    del argv
+    if FLAGS.rss_child:
+        rss_child(FLAGS.rss_child, FLAGS.rss_snippets)
+        return
+    batch_sizes = [int(b) for b in FLAGS.batch_sizes]
+    model = make_model()
     feature_dim = sum(STREAM_DIMS)
     rng = np.random.default_rng(0)
-    videos = [rng.normal(size=(args.num_snippets, feature_dim)).astype(np.float32) for _ in range(args.videos)]
-
+    count = max(max(batch_sizes), FLAGS.check_videos)
+    videos = [rng.standard_normal((FLAGS.num_snippets, feature_dim), dtype=np.float32) for _ in range(count)]
     export_base = tempfile.mkdtemp(prefix="iwo-bench-")
-    start = time.perf_counter()
     version_dir = export_saved_model(
-        model,
-        class_names=[f"class_{i}" for i in range(C)],
-        export_base=export_base,
-        model_name="iwo",
-        num_steps=STEPS,
-        top_q=Q,
-        segments_per_step=P,
-        stream_weights=STREAM_WEIGHTS,
-        snippet_stride_sec=STRIDE,
+        model, class_names=[f"class_{i}" for i in range(C)], export_base=export_base, model_name="iwo",
+        num_steps=STEPS, top_q=Q, segments_per_step=P, stream_weights=STREAM_WEIGHTS, snippet_stride_sec=STRIDE,
     )
-    export_s = time.perf_counter() - start
+    run = session_runner(version_dir)
+    max_diff = check_against_library(model, run, videos[: FLAGS.check_videos])
 
-    records = [serialize_features(f"v{i}", x, snippet_stride_sec=STRIDE) for i, x in enumerate(videos)]
-    graph = tf.Graph()
-    with graph.as_default(), tf.compat.v1.Session(graph=graph) as sess:
-        meta = tf.compat.v1.saved_model.loader.load(sess, ["serve"], version_dir)
-        sig = meta.signature_def["localize"]
-        fetches = {key: info.name for key, info in sig.outputs.items()}
-        feed_name = sig.inputs["features"].name
-        for x in videos[:3]:  # warm up (TF Serving replays the warmup file for this)
-            sess.run(fetches, {feed_name: x})
-        served, latencies = [], []
-        for x in videos:
+    records = np.asarray([serialize_features(f"v{i}", x, snippet_stride_sec=STRIDE) for i, x in enumerate(videos)], dtype=object)
+    segments = np.stack([resample_to_segments(tf.constant(x), K, training=False).numpy() for x in videos])
+    yardstick = yardstick_function(model)
+    incremental = incremental_function(model)
+    parse = tf.function(lambda x: parse_record_batch(x, K, feature_dim).segments, autograph=False)
+    throughput = {}
+    for batch in batch_sizes:
+        calls = {
+            "serving_default": lambda: run("serving_default", examples=records[:batch]),
+            "yardstick": lambda: yardstick(segments[:batch]),
+            "incremental_on_segments": lambda: incremental(segments[:batch]),
+            "parse_and_resample": lambda: parse(tf.constant(list(records[:batch]))),
+        }
+        times = {name: [] for name in calls}
+        for call in calls.values():
+            call()
+        for _ in range(FLAGS.rounds):
+            for name, call in calls.items():
+                times[name].append(timed(call, FLAGS.seconds))
+        median = {name: statistics.median(values) for name, values in times.items()}
+        throughput[batch] = {f"{name}_videos_per_s": batch / seconds for name, seconds in median.items()}
+        throughput[batch]["ratio"] = median["yardstick"] / median["serving_default"]
+        throughput[batch]["ratio_incremental_on_segments"] = median["yardstick"] / median["incremental_on_segments"]
+        print(
+            f"batch {batch:3d}: serving_default {batch / median['serving_default']:7.1f} videos/s | yardstick (full "
+            f"recompute) {batch / median['yardstick']:7.1f} | ratio {throughput[batch]['ratio']:.2f}x || breakdown: "
+            f"incremental on segments {batch / median['incremental_on_segments']:7.1f} videos/s "
+            f"({throughput[batch]['ratio_incremental_on_segments']:.2f}x the yardstick), parse+resample "
+            f"{batch / median['parse_and_resample']:7.1f} videos/s",
+            flush=True,
+        )
+
+    single = videos[0]
+    run("localize", features=single)
+    latencies = []
+    for _ in range(FLAGS.rounds):
+        start = time.perf_counter()
+        calls = 0
+        while calls < 5 or time.perf_counter() - start < FLAGS.seconds:
             t0 = time.perf_counter()
-            served.append(sess.run(fetches, {feed_name: x}))
+            run("localize", features=single)
             latencies.append(time.perf_counter() - t0)
+            calls += 1
+    yard_one = statistics.median(timed(lambda: yardstick(segments[:1]), FLAGS.seconds) for _ in range(FLAGS.rounds))
+    latency_ms = 1e3 * statistics.median(latencies)
+    print(f"localize, one video (T={FLAGS.num_snippets}): {latency_ms:.2f} ms median | yardstick batch 1: {1e3 * yard_one:.2f} ms", flush=True)
 
-        batch_sig = meta.signature_def["serving_default"]
-        batch_fetches = {key: info.name for key, info in batch_sig.outputs.items()}
-        batch_feed = batch_sig.inputs["examples"].name
-        sess.run(batch_fetches, {batch_feed: records[: args.batch_size]})
-        batch_times, batch_videos = [], 0
-        for begin in range(0, len(records), args.batch_size):
-            chunk = records[begin : begin + args.batch_size]
-            t0 = time.perf_counter()
-            sess.run(batch_fetches, {batch_feed: chunk})
-            batch_times.append(time.perf_counter() - t0)
-            batch_videos += len(chunk)
-
-    eager_latencies, max_diff = time_eager(model, videos[: args.eager_videos], served, hoisted=False)
-    hoisted_latencies, hoisted_diff = time_eager(model, videos[: args.eager_videos], served, hoisted=True)
-    max_diff = max(max_diff, hoisted_diff)
+    rss = None
+    if FLAGS.rss_snippets:
+        child = subprocess.run(
+            [sys.executable, os.path.abspath(__file__), f"--rss_child={version_dir}", f"--rss_snippets={FLAGS.rss_snippets}"],
+            capture_output=True, text=True, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"),
+        )
+        if child.returncode != 0:
+            raise RuntimeError(f"peak-RSS child failed: {child.stderr[-2000:]}")
+        rss = json.loads(child.stdout.strip().splitlines()[-1])
+        print(
+            f"peak RSS, one localize request at T={rss['T']}: {rss['peak_rss_mb']:.0f} MB "
+            f"(RSS before the request {rss['rss_mb_before_request']:.0f} MB, of which the input array "
+            f"{rss['input_mb']:.0f} MB; the request added {rss['peak_rss_mb'] - rss['rss_mb_before_request']:.0f} MB; "
+            f"{rss['seconds']:.2f} s)",
+            flush=True,
+        )
 
     flops = count_flops(feature_dim)
-    saved = summarize(latencies)
-    eager = summarize(eager_latencies)
-    eager_hoisted = summarize(hoisted_latencies)
-    floor_ms = {name: 1e3 * value / (MATMUL_GFLOPS * 1e9) for name, value in flops.items()}
+    best = max(throughput, key=lambda b: throughput[b]["serving_default_videos_per_s"])
+    per_video_ms = 1e3 / throughput[best]["serving_default_videos_per_s"]
     result = {
-        "setting": {
-            "D": feature_dim, "K": K, "M": M, "C": C, "num_steps": STEPS, "top_q": Q,
-            "segments_per_step": P, "T": args.num_snippets, "batch_size": args.batch_size,
-        },
-        "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(), "tensorflow": tf.__version__},
-        "export_seconds": export_s,
-        "saved_model_localize": saved,
-        "saved_model_serving_default": {
-            "videos": batch_videos,
-            "videos_per_s": batch_videos / sum(batch_times),
-            "latency_ms_per_batch_mean": 1e3 * statistics.fmean(batch_times),
-        },
-        "eager_loop": eager,
-        "eager_loop_hoisted_scorer": eager_hoisted,
-        "speedup_vs_eager_latency": eager["latency_ms_mean"] / saved["latency_ms_mean"],
-        "speedup_vs_eager_videos_per_s": saved["videos_per_s"] / eager["videos_per_s"],
-        "speedup_vs_eager_hoisted_latency": eager_hoisted["latency_ms_mean"] / saved["latency_ms_mean"],
-        "max_abs_diff_eager_vs_saved_model": max_diff,
+        "setting": {"D": feature_dim, "K": K, "M": M, "C": C, "num_steps": STEPS, "top_q": Q, "segments_per_step": P,
+                    "T": FLAGS.num_snippets},
+        "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(), "tensorflow": tf.__version__,
+                    "loadavg_1min": os.getloadavg()[0]},
+        "throughput_by_batch": throughput,
+        "localize_latency_ms_median": latency_ms,
+        "yardstick_batch1_ms": 1e3 * yard_one,
+        "max_abs_diff_vs_library": max_diff,
         "flops_per_video": flops,
-        "matmul_gflops_assumed": MATMUL_GFLOPS,
-        "floor_ms_per_video": floor_ms,
-        "saved_model_vs_floor": saved["latency_ms_mean"] / floor_ms["essential"],
-        "achieved_gflops_as_run": flops["as_run"] / (saved["latency_ms_mean"] * 1e-3) / 1e9,
+        "floor_ms_per_video_at_190_gflops": {k: 1e3 * v / (MATMUL_GFLOPS * 1e9) for k, v in flops.items()},
+        "achieved_gflops_best_batch": flops["incremental"] / (per_video_ms * 1e-3) / 1e9,
+        "peak_rss": rss,
         "command": "python " + " ".join([os.path.relpath(__file__, REPO)] + sys.argv[1:]),
     }
-    os.makedirs(os.path.dirname(args.output), exist_ok=True)
-    with open(args.output, "w") as f:
+    os.makedirs(os.path.dirname(FLAGS.output), exist_ok=True)
+    with open(FLAGS.output, "w") as f:
         json.dump(result, f, indent=2)
     print(
-        f"SavedModel localize (TF1 Session, 1 video/request): {saved['latency_ms_mean']:.1f} ms mean, "
-        f"p50 {saved['latency_ms_p50']:.1f} ms, {saved['videos_per_s']:.1f} videos/s\n"
-        f"SavedModel serving_default (batches of {args.batch_size} records): "
-        f"{result['saved_model_serving_default']['videos_per_s']:.1f} videos/s\n"
-        f"eager Python loop (Algorithm 2 as written): {eager['latency_ms_mean']:.1f} ms mean, "
-        f"{eager['videos_per_s']:.2f} videos/s -> SavedModel speedup {result['speedup_vs_eager_latency']:.1f}x "
-        f"(target >= 10x)\n"
-        f"eager Python loop (hoisted scorer): {eager_hoisted['latency_ms_mean']:.1f} ms mean "
-        f"-> SavedModel speedup {result['speedup_vs_eager_hoisted_latency']:.1f}x\n"
-        f"max |diff| of detections, eager vs SavedModel: {max_diff:.2e}\n"
-        f"FLOPs/video: essential {flops['essential'] / 1e6:.0f} M, as run {flops['as_run'] / 1e6:.0f} M; "
-        f"floor at {MATMUL_GFLOPS:.0f} GFLOP/s: {floor_ms['essential']:.2f} ms "
-        f"-> SavedModel is {result['saved_model_vs_floor']:.1f}x the floor "
-        f"({result['achieved_gflops_as_run']:.0f} GFLOP/s achieved)\n"
-        f"wrote {args.output}"
+        f"max |diff| vs the library's reference localize: {max_diff:.1e}; FLOPs/video incremental "
+        f"{flops['incremental'] / 1e6:.0f} M (full recompute {flops['full_recompute'] / 1e6:.0f} M); "
+        f"best batch {best}: {result['achieved_gflops_best_batch']:.0f} GFLOP/s\nwrote {FLAGS.output}"
     )
 
 
 if __name__ == "__main__":
-    main()
+    app.run(main)

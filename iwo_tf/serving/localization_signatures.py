@@ -1,9 +1,10 @@
-"""The in-graph functions behind the exported `localize` and `serving_default` signatures.
+"""The in-graph functions behind the exported signatures `localize`, `localize_with_options` and
+`serving_default`.
 
-Both reuse the library end to end: the data package's record parsing and test-time resampling to K
-segments, and `iwo_tf.winners_out.localize` for classification, winners-out testing (Algorithm 2)
-and proposals (Eq. 11). The export and the library therefore compute the same detections by
-construction; this module only adds input validation, defaults and output naming.
+They reuse the library end to end: the data package's record parsing and test-time resampling to K
+segments, and `iwo_tf.winners_out.localize_incremental` for classification, winners-out testing
+(Algorithm 2) and proposals (Eq. 11), which tests hold to the reference `localize`. This module adds
+input validation, defaults and output naming.
 """
 from __future__ import annotations
 
@@ -11,22 +12,23 @@ from typing import Sequence
 
 import tensorflow as tf
 
+from iwo_tf.data.pipeline import resample_to_segments
 from iwo_tf.serving import input_checks
+from iwo_tf.serving.record_batch import parse_record_batch
 from iwo_tf.serving.serving_config import ServingConfig
-from iwo_tf.winners_out import localize
+from iwo_tf.winners_out.localize_incremental import localize_incremental
 
-# Output keys of both signatures, in a stable order (serving_default adds `video_id`).
+# Output keys of every signature, in a stable order (serving_default adds `video_id`).
 DETECTION_KEYS = ("class_index", "class_name", "score", "start_sec", "end_sec", "num_valid", "video_scores")
+SIGNATURE_NAMES = ("localize", "localize_with_options", "serving_default")
 
 
 class LocalizationSignatures:
     """Builds the signature functions for one trained `IWOClassifier`.
 
     Nothing here holds TF state of its own: the functions close over the model, so the exporter
-    (Keras `ExportArchive`) tracks only the model's variables. That is the route that loads in the
-    TF1 Session loader TF Serving uses (see docs/PLATFORM.md, "Export and the TF Serving loading
-    path"). All control flow is explicit (`tf.while_loop` in the library, `tf.map_fn` here), so
-    tracing with autograph off, as `ExportArchive` does, gives the same graph.
+    (Keras `ExportArchive`) tracks only the model's variables, the route that loads in the TF1
+    Session loader TF Serving uses. All control flow is explicit (`tf.while_loop`, `tf.cond`), so tracing with autograph off, as `ExportArchive` does, gives the same graph.
 
     Args:
         model: a built `IWOClassifier`.
@@ -47,14 +49,18 @@ class LocalizationSignatures:
 
     # --- input signatures ------------------------------------------------------------------
     @property
-    def localize_input_signature(self):
+    def features_spec(self):
+        # D is left dynamic so a wrong D reaches the graph's readable check instead of a
+        # client-side shape error that TF Serving does not raise.
+        return tf.TensorSpec([None, None], tf.float32, name="features")
+
+    @property
+    def options_input_signature(self):
         """`[features, num_steps, top_q, segments_per_step, snippet_stride_sec, snippet_offset_sec, duration]`."""
         scalar_int = lambda name: tf.TensorSpec([], tf.int32, name=name)  # noqa: E731
         scalar_float = lambda name: tf.TensorSpec([], tf.float32, name=name)  # noqa: E731
         return [
-            # D is left dynamic so a wrong D reaches the graph's readable check instead of a
-            # client-side shape error that TF Serving does not raise.
-            tf.TensorSpec([None, None], tf.float32, name="features"),
+            self.features_spec,
             scalar_int("num_steps"),
             scalar_int("top_q"),
             scalar_int("segments_per_step"),
@@ -68,23 +74,54 @@ class LocalizationSignatures:
         """`[examples]`: a batch of serialized records. A single input keeps REST `instances` usable."""
         return [tf.TensorSpec([None], tf.string, name="examples")]
 
+    def endpoints(self) -> dict:
+        """`{signature name: (function, input signature)}` for every exported signature."""
+        return {
+            "localize": (self.features_function(), [self.features_spec]),
+            "localize_with_options": (self.options_function(), self.options_input_signature),
+            "serving_default": (self.examples_function(), self.examples_input_signature),
+        }
+
     # --- the signature functions -----------------------------------------------------------
-    def localize_function(self):
-        """Returns the Python function of the `localize` signature.
-
-        Its optional inputs take tensor defaults, which `tf.saved_model.save` turns into
-        `PlaceholderWithDefault` nodes and `SignatureDef.defaults`: a request may omit them.
-        """
+    def _defaults(self):
         cfg = self.config
-
-        def localize_features(
-            features,
+        return dict(
             num_steps=tf.constant(cfg.num_steps, tf.int32),
             top_q=tf.constant(self.max_top_q, tf.int32),
             segments_per_step=tf.constant(cfg.segments_per_step, tf.int32),
             snippet_stride_sec=tf.constant(cfg.snippet_stride_sec, tf.float32),
             snippet_offset_sec=tf.constant(cfg.snippet_offset_sec, tf.float32),
             duration=tf.constant(0.0, tf.float32),
+        )
+
+    def features_function(self):
+        """The `localize` signature: raw features of one video, every setting the export's default.
+
+        With a single input it is callable with features alone from every client, TF2's
+        `loaded.signatures["localize"](features=...)` included.
+        """
+
+        def localize(features):
+            return self.localize_snippets(features, **self._defaults())
+
+        return localize
+
+    def options_function(self):
+        """The `localize_with_options` signature: every setting an optional input.
+
+        The defaults become `PlaceholderWithDefault` nodes and `SignatureDef.defaults`: TF Serving and
+        the TF1 loader accept requests that omit them (TF2 signature calls need every input).
+        """
+        defaults = self._defaults()
+
+        def localize_with_options(
+            features,
+            num_steps=defaults["num_steps"],
+            top_q=defaults["top_q"],
+            segments_per_step=defaults["segments_per_step"],
+            snippet_stride_sec=defaults["snippet_stride_sec"],
+            snippet_offset_sec=defaults["snippet_offset_sec"],
+            duration=defaults["duration"],
         ):
             return self.localize_snippets(
                 features,
@@ -96,10 +133,10 @@ class LocalizationSignatures:
                 duration=duration,
             )
 
-        return localize_features
+        return localize_with_options
 
     def examples_function(self):
-        """Returns the Python function of the `serving_default` signature."""
+        """The `serving_default` signature: a batch of serialized records."""
 
         def localize_examples(examples):
             return self.localize_records(examples)
@@ -108,15 +145,7 @@ class LocalizationSignatures:
 
     # --- the computation -------------------------------------------------------------------
     def localize_snippets(
-        self,
-        features,
-        *,
-        num_steps,
-        top_q,
-        segments_per_step,
-        snippet_stride_sec,
-        snippet_offset_sec,
-        duration,
+        self, features, *, num_steps, top_q, segments_per_step, snippet_stride_sec, snippet_offset_sec, duration
     ):
         """Localizes one video given its raw snippet features `[T, D]` (unbatched outputs).
 
@@ -124,13 +153,9 @@ class LocalizationSignatures:
             A dict: `class_index [N] int32`, `class_name [N] string`, `score [N]`, `start_sec [N]`,
             `end_sec [N]`, `num_valid [] int32`, `video_scores [C]`, with `N = max_detections`.
         """
-        from iwo_tf.data.pipeline import resample_to_segments
-
         features = input_checks.check_snippet_features(features, self.feature_dim)
+        stride, offset, duration = input_checks.check_timing(snippet_stride_sec, snippet_offset_sec, duration)
         segments = resample_to_segments(features, self.num_segments, training=False)
-        stride = input_checks.check_finite_scalar(snippet_stride_sec, "snippet_stride_sec")
-        offset = input_checks.check_finite_scalar(snippet_offset_sec, "snippet_offset_sec")
-        duration = input_checks.check_finite_scalar(duration, "duration", nonnegative=True)
         batched = self.localize_segments(
             segments[None],
             num_snippets=tf.shape(features)[:1],
@@ -146,80 +171,33 @@ class LocalizationSignatures:
     def localize_records(self, examples, *, num_steps=None, top_q=None, segments_per_step=None):
         """Localizes a batch of serialized records in the project's TFRecord schema.
 
-        Each record is parsed and resampled on its own (T differs between videos), then the batch
-        goes through winners-out testing together. A malformed record fails the request with the
-        parser's InvalidArgument; a record whose features are empty, non-finite or of the wrong
-        dimension fails with the same messages as `localize`.
+        The batch is parsed, validated and resampled together (`parse_record_batch`), then goes
+        through winners-out testing together. A malformed record fails the request with the
+        parser's InvalidArgument; a record with empty, non-finite or wrong-D features, or bad
+        timing, fails it with a message naming the record's video id.
 
         Returns:
             The `localize_snippets` dict with a leading batch axis, plus `video_id [B] string`.
         """
-        from iwo_tf.data.pipeline import resample_to_segments
-        from iwo_tf.data.schema import parse_video
-
-        examples = tf.convert_to_tensor(examples, tf.string)
-        segment_spec = tf.TensorSpec([self.num_segments, self.feature_dim], tf.float32)
-        scalar = lambda dtype: tf.TensorSpec([], dtype)  # noqa: E731
-
-        def parse_one(serialized):
-            video = parse_video(serialized)
-            features = input_checks.check_snippet_features(video["features"], self.feature_dim, "record features")
-            num_snippets = tf.cast(video["num_snippets"], tf.int32)
-            consistent = tf.debugging.assert_equal(
-                num_snippets,
-                tf.shape(features)[0],
-                message="record: num_snippets does not match the number of feature rows",
-            )
-            with tf.control_dependencies([consistent]):
-                segments = resample_to_segments(features, self.num_segments, training=False)
-            return (
-                segments,
-                num_snippets,
-                tf.cast(video["snippet_stride_sec"], tf.float32),
-                tf.cast(video["snippet_offset_sec"], tf.float32),
-                tf.cast(video["duration"], tf.float32),
-                tf.cast(video["video_id"], tf.string),
-            )
-
-        segments, num_snippets, stride, offset, duration, video_id = tf.map_fn(
-            parse_one,
-            examples,
-            fn_output_signature=(
-                segment_spec,
-                scalar(tf.int32),
-                scalar(tf.float32),
-                scalar(tf.float32),
-                scalar(tf.float32),
-                scalar(tf.string),
-            ),
-        )
+        records = parse_record_batch(examples, self.num_segments, self.feature_dim)
         cfg = self.config
         outputs = self.localize_segments(
-            segments,
-            num_snippets=num_snippets,
-            snippet_stride_sec=stride,
-            snippet_offset_sec=offset,
-            duration=duration,
+            records.segments,
+            num_snippets=records.num_snippets,
+            snippet_stride_sec=records.snippet_stride_sec,
+            snippet_offset_sec=records.snippet_offset_sec,
+            duration=records.duration,
             num_steps=cfg.num_steps if num_steps is None else num_steps,
             top_q=self.max_top_q if top_q is None else top_q,
             segments_per_step=cfg.segments_per_step if segments_per_step is None else segments_per_step,
         )
-        outputs["video_id"] = video_id
+        outputs["video_id"] = records.video_id
         return outputs
 
     def localize_segments(
-        self,
-        segments,
-        *,
-        num_snippets,
-        snippet_stride_sec,
-        snippet_offset_sec,
-        duration,
-        num_steps,
-        top_q,
-        segments_per_step,
+        self, segments, *, num_snippets, snippet_stride_sec, snippet_offset_sec, duration, num_steps, top_q, segments_per_step
     ):
-        """Runs the library's `localize` on `[B, K, D]` segments and names the outputs."""
+        """Runs winners-out localization on `[B, K, D]` segments and names the outputs."""
         num_steps = input_checks.check_nonnegative_int(num_steps, "num_steps")
         top_q = input_checks.check_nonnegative_int(top_q, "top_q", upper=self.max_top_q)
         segments_per_step = input_checks.check_nonnegative_int(segments_per_step, "segments_per_step")
@@ -227,7 +205,7 @@ class LocalizationSignatures:
         # left (and with p = 0 none is ever taken): capping at K changes no result and bounds the
         # loop a request can ask for.
         num_steps = tf.minimum(num_steps, self.num_segments)
-        result = localize(
+        result = localize_incremental(
             self.model,
             segments,
             num_snippets=num_snippets,
@@ -240,11 +218,12 @@ class LocalizationSignatures:
             num_active_classes=top_q,
             method=self.config.score_method,
             stream_weights=self.config.stream_weights,
+            check_finite=True,
         )
         detections = result.detections
         valid = tf.range(tf.shape(detections.class_index)[1])[None, :] < detections.num_valid[:, None]
         names = tf.gather(tf.constant(self.class_names, tf.string), detections.class_index)
-        return {
+        outputs = {
             "class_index": detections.class_index,
             "class_name": tf.where(valid, names, tf.constant("", tf.string)),
             "score": detections.score,
@@ -253,3 +232,4 @@ class LocalizationSignatures:
             "num_valid": detections.num_valid,
             "video_scores": result.video_scores,
         }
+        return input_checks.check_finite_outputs(outputs)

@@ -5,6 +5,8 @@ from typing import Optional
 
 import numpy as np
 
+from iwo_tf.data.schema import VideoRecord, serialize_video
+
 
 def serialize_features(
     video_id: str,
@@ -29,8 +31,6 @@ def serialize_features(
     Returns:
         The serialized `tf.train.Example` bytes.
     """
-    from iwo_tf.data.schema import VideoRecord, serialize_video
-
     features = np.asarray(features, np.float32)
     if duration is None:
         duration = snippet_offset_sec + features.shape[0] * snippet_stride_sec

@@ -2,10 +2,8 @@
 from __future__ import annotations
 
 import datetime
-import json
 import os
 import shutil
-import uuid
 from typing import Optional, Sequence
 
 import keras
@@ -14,14 +12,24 @@ import tensorflow as tf
 from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2
 
+from iwo_tf.errors import UserInputError
+from iwo_tf.io import write_json_atomic, write_text_atomic
 from iwo_tf.serving import warmup_requests
-from iwo_tf.serving.localization_signatures import LocalizationSignatures
+from iwo_tf.serving.export_paths import (
+    clean_stale_temporaries,
+    model_dir_inside,
+    new_temporary_dir,
+    validate_model_name,
+    version_dir_inside,
+)
+from iwo_tf.serving.localization_signatures import SIGNATURE_NAMES, LocalizationSignatures
 from iwo_tf.serving.records import serialize_features
-from iwo_tf.serving.serving_config import DEFAULT_SNIPPET_STRIDE_SEC, ServingConfig
+from iwo_tf.serving.serving_config import ServingConfig
 
 METADATA_FILENAME = "iwo_export.json"
 MODELS_CONFIG_FILENAME = "models.config"
-_TMP_PREFIX = ".tmp-"
+# Where the official container mounts the export base (export/README.md).
+DEFAULT_SERVING_BASE_PATH = "/models"
 
 
 def existing_versions(model_dir: str) -> list[int]:
@@ -37,43 +45,43 @@ def latest_version_dir(path: str) -> str:
         return path
     versions = existing_versions(path)
     if not versions:
-        raise FileNotFoundError(f"no SavedModel and no integer version directory under {path}")
+        raise UserInputError(f"{path}: no saved_model.pb and no integer version folder; give an export folder")
     return os.path.join(path, str(versions[-1]))
 
 
-def _atomic_write_text(path: str, text: str):
-    tmp = f"{path}.{uuid.uuid4().hex}.tmp"
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
-
-
-def write_models_config(export_base: str, model_name: str, serving_base_path: Optional[str] = None) -> str:
+def write_models_config(
+    export_base: str, model_name: str, serving_base_path: Optional[str] = DEFAULT_SERVING_BASE_PATH
+) -> str:
     """Adds (or updates) `model_name` in `<export_base>/models.config`, TF Serving's `--model_config_file`.
 
-    Entries for other models already in the file are kept, so several models can share a base.
+    Entries for other models already in the file are kept, so several models can share a base. The
+    file is replaced atomically and never through a symlink.
 
     Args:
         export_base: the directory holding one folder per model.
         model_name: the model to register.
-        serving_base_path: the directory `export_base` is visible as to the server (e.g. `/models`
-            inside the container); None uses the absolute local path.
+        serving_base_path: the directory `export_base` is visible as to the server: `/models`
+            (the container mount) by default; None writes this machine's absolute path.
 
     Returns:
         The path of the config file.
     """
+    validate_model_name(model_name)
     path = os.path.join(export_base, MODELS_CONFIG_FILENAME)
     config = model_server_config_pb2.ModelServerConfig()
-    if os.path.exists(path):
+    if os.path.isfile(path):
         with open(path) as f:
-            text_format.Parse(f.read(), config)
+            try:
+                text_format.Parse(f.read(), config)
+            except text_format.ParseError as error:
+                raise UserInputError(f"{path}: not a TF Serving model config ({error}); fix or remove it") from None
     base = serving_base_path if serving_base_path is not None else os.path.abspath(export_base)
     entries = config.model_config_list.config
     entry = next((c for c in entries if c.name == model_name), None) or entries.add()
     entry.name = model_name
     entry.base_path = f"{base.rstrip('/')}/{model_name}"
     entry.model_platform = "tensorflow"
-    _atomic_write_text(path, text_format.MessageToString(config))
+    write_text_atomic(path, text_format.MessageToString(config))
     return path
 
 
@@ -92,69 +100,53 @@ def export_saved_model(
     class_names: Sequence[str],
     export_base: str,
     model_name: str,
-    num_steps: int = 10,
-    top_q: int = 2,
-    segments_per_step: int = 30,
-    stream_weights: Optional[Sequence[float]] = None,
-    score_method: str = "csc",
-    snippet_stride_sec: float = DEFAULT_SNIPPET_STRIDE_SEC,
-    snippet_offset_sec: float = 0.0,
-    serving_base_path: Optional[str] = None,
+    serving_config: Optional[ServingConfig] = None,
+    serving_base_path: Optional[str] = DEFAULT_SERVING_BASE_PATH,
     version: Optional[int] = None,
     extra_metadata: Optional[dict] = None,
+    **settings,
 ) -> str:
     """Exports a trained `IWOClassifier` as a TF Serving model version.
 
-    Writes the SavedModel (signatures `localize` and `serving_default`, see
+    Writes the SavedModel (signatures `localize`, `localize_with_options` and `serving_default`, see
     `LocalizationSignatures`), `assets.extra/tf_serving_warmup_requests` and
-    `assets.extra/iwo_export.json` into a hidden temporary directory next to the versions, and
-    renames it to the next integer version only when complete: TF Serving polls the directory and
-    must never see a half-written version. Then registers the model in `<export_base>/models.config`.
+    `assets.extra/iwo_export.json` into a private temporary folder next to the versions, and
+    renames it to the next integer version only when complete: TF Serving polls the folder and
+    must never see a half-written version. Temporary folders of killed exports are removed or
+    reported first. Then registers the model in `<export_base>/models.config`.
 
     Args:
         model: a built `IWOClassifier` (weights as trained).
         class_names: C names, index-aligned with the classifier outputs.
         export_base: directory holding one folder per served model.
-        model_name: the TF Serving model name (folder under `export_base`).
-        num_steps: default N_step of winners-out testing.
-        top_q: maximum (and default) number of classes localized per video.
-        segments_per_step: default p.
-        stream_weights: Eq. 10 fusion weights, e.g. `(1.0, 10.0)`.
-        score_method: `"csc"` or `"attention"`.
-        snippet_stride_sec: default snippet stride of the `localize` signature.
-        snippet_offset_sec: default first-snippet offset of the `localize` signature.
-        serving_base_path: where the server sees `export_base` (for `models.config`), e.g. `/models`.
+        model_name: the TF Serving model name (folder under `export_base`), `[A-Za-z0-9._-]+`.
+        serving_config: the localization settings; None uses `ServingConfig()`'s defaults.
+        serving_base_path: where the server sees `export_base` (for `models.config`), `/models` by
+            default; None writes this machine's absolute path.
         version: an explicit version number (must be new); None picks one above existing versions.
-        extra_metadata: JSON-serialisable provenance stored in `iwo_export.json` (e.g. the run config).
+        extra_metadata: JSON provenance stored in `iwo_export.json` (no host paths: it ships).
+        **settings: `ServingConfig` fields overriding `serving_config` (None values ignored).
 
     Returns:
         The path of the new version directory.
+
+    Raises:
+        UserInputError: a bad model name or a model folder that leaves the export base.
     """
-    if not model_name or os.sep in model_name:
-        raise ValueError(f"model_name must be a plain directory name, got {model_name!r}")
+    validate_model_name(model_name)
+    config = ServingConfig.from_mapping((serving_config or ServingConfig()).to_json(), **settings)
     if not model.built:
         model.build()
-    config = ServingConfig(
-        num_steps=num_steps,
-        top_q=top_q,
-        segments_per_step=segments_per_step,
-        stream_weights=stream_weights,
-        score_method=score_method,
-        snippet_stride_sec=snippet_stride_sec,
-        snippet_offset_sec=snippet_offset_sec,
-    )
     signatures = LocalizationSignatures(model, class_names, config)
 
     archive = keras.export.ExportArchive()
     archive.track(model)
-    archive.add_endpoint("localize", signatures.localize_function(), input_signature=signatures.localize_input_signature)
-    archive.add_endpoint(
-        "serving_default", signatures.examples_function(), input_signature=signatures.examples_input_signature
-    )
+    for name, (function, input_signature) in signatures.endpoints().items():
+        archive.add_endpoint(name, function, input_signature=input_signature)
 
-    model_dir = os.path.join(export_base, model_name)
-    os.makedirs(model_dir, exist_ok=True)
-    tmp_dir = os.path.join(model_dir, f"{_TMP_PREFIX}{uuid.uuid4().hex}")
+    model_dir = model_dir_inside(export_base, model_name)
+    clean_stale_temporaries(model_dir)
+    tmp_dir = new_temporary_dir(model_dir)
     try:
         archive.write_out(tmp_dir, verbose=False)
         logs = warmup_requests.build_warmup_requests(
@@ -174,14 +166,14 @@ def export_saved_model(
             "max_detections": signatures.max_detections,
             "serving": config.to_json(),
             "model_config": model.get_config(),
-            "signatures": ["localize", "serving_default"],
+            "signatures": list(SIGNATURE_NAMES),
             "extra": extra_metadata or {},
         }
-        with open(os.path.join(tmp_dir, "assets.extra", METADATA_FILENAME), "w") as f:
-            json.dump(metadata, f, indent=2, default=str)
+        write_json_atomic(os.path.join(tmp_dir, "assets.extra", METADATA_FILENAME), metadata, indent=2)
         final_dir = _publish(tmp_dir, model_dir, version)
     except BaseException:
-        shutil.rmtree(tmp_dir, ignore_errors=True)
+        if os.path.isdir(tmp_dir) and not os.path.islink(tmp_dir):
+            shutil.rmtree(tmp_dir, ignore_errors=True)
         raise
     write_models_config(export_base, model_name, serving_base_path)
     return final_dir
@@ -190,19 +182,19 @@ def export_saved_model(
 def _publish(tmp_dir: str, model_dir: str, version: Optional[int]) -> str:
     """Renames the finished export to its version; retries upward if a concurrent export took it."""
     if version is not None:
-        target = os.path.join(model_dir, str(int(version)))
-        if os.path.exists(target):
-            raise FileExistsError(f"version {version} already exists at {target}")
+        target = version_dir_inside(model_dir, version)
+        if os.path.lexists(target):
+            raise UserInputError(f"version {version} already exists at {target}; pick a new --version")
         os.rename(tmp_dir, target)
         return target
     for _ in range(100):
         versions = existing_versions(model_dir)
-        target = os.path.join(model_dir, str(versions[-1] + 1 if versions else 1))
+        target = version_dir_inside(model_dir, versions[-1] + 1 if versions else 1)
+        # rename(2) of a directory fails on an existing non-empty target, and no empty version
+        # directory is ever created, so a lost race shows up here rather than as a clobber.
+        if os.path.lexists(target):
+            continue
         try:
-            # rename(2) of a directory fails on an existing non-empty target, and we never create
-            # empty version directories, so a lost race shows up here rather than as a clobber.
-            if os.path.exists(target):
-                continue
             os.rename(tmp_dir, target)
             return target
         except OSError:

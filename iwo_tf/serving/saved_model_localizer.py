@@ -1,21 +1,54 @@
 """Localize a user's own feature files with an exported model (no server needed)."""
 from __future__ import annotations
 
-import json
 import os
 from typing import Iterable, Mapping, Optional, Sequence
 
 import numpy as np
 import tensorflow as tf
 
+from iwo_tf.errors import UserInputError
+from iwo_tf.io import read_json
 from iwo_tf.serving.saved_model_export import METADATA_FILENAME, latest_version_dir
 from iwo_tf.winners_out import detections_to_results
 
 _DETECTION_FIELDS = ("class_index", "score", "start_sec", "end_sec", "num_valid")
 
 
+def video_ids_of_files(paths: Iterable[str]) -> dict:
+    """`{video_id: path}` with the video id the file name stem; two files with one id are an error.
+
+    Raises:
+        UserInputError: naming both files, when two paths (e.g. in two folders) share a stem.
+    """
+    ids = {}
+    for path in paths:
+        video_id = os.path.splitext(os.path.basename(path))[0]
+        if video_id in ids:
+            raise UserInputError(
+                f"video {video_id!r} is given twice: {ids[video_id]} and {path}; pass only one of them"
+            )
+        ids[video_id] = path
+    return ids
+
+
+def _load_features(path: str, feature_dim: int) -> np.ndarray:
+    """A `[T, D]` float feature array from a `.npy` file, never unpickling it."""
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (ValueError, OSError) as error:
+        raise UserInputError(f"{path}: not a readable numeric .npy file ({error})") from None
+    if array.ndim != 2 or array.shape[1] != feature_dim or not np.issubdtype(array.dtype, np.number):
+        raise UserInputError(
+            f"{path}: expected [T, {feature_dim}] real numbers, got shape {list(array.shape)} of {array.dtype}"
+        )
+    if np.iscomplexobj(array):
+        raise UserInputError(f"{path}: complex features are not supported (dtype {array.dtype})")
+    return array.astype(np.float32)
+
+
 class SavedModelLocalizer:
-    """Runs the exported `localize` / `serving_default` signatures from Python.
+    """Runs the exported signatures from Python.
 
     It calls the very signatures TF Serving serves, so results match a deployed server.
 
@@ -35,10 +68,11 @@ class SavedModelLocalizer:
     def __init__(self, path: str):
         self.path = latest_version_dir(path)
         self._loaded = tf.saved_model.load(self.path)
-        self._localize = self._loaded.signatures["localize"]
+        signatures = self._loaded.signatures
+        # Exports made before `localize_with_options` existed had the options on `localize`.
+        self._localize = signatures["localize_with_options" if "localize_with_options" in signatures else "localize"]
         self._serve = self._loaded.signatures["serving_default"]
-        with open(os.path.join(self.path, "assets.extra", METADATA_FILENAME)) as f:
-            self.metadata = json.load(f)
+        self.metadata = read_json(os.path.join(self.path, "assets.extra", METADATA_FILENAME))
         self.class_names = list(self.metadata["class_names"])
         self.feature_dim = int(self.metadata["feature_dim"])
 
@@ -56,23 +90,21 @@ class SavedModelLocalizer:
         """Localizes one video from raw features `[T, D]`; None arguments take the export's defaults.
 
         Returns:
-            A dict of numpy arrays: the `localize` signature outputs.
+            A dict of numpy arrays: the `localize_with_options` signature outputs.
         """
         serving = self.metadata["serving"]
+
+        def pick(value, default, dtype):
+            return tf.constant(default if value is None else value, dtype)
+
         inputs = {
             "features": tf.constant(np.asarray(features, np.float32)),
-            "num_steps": tf.constant(serving["num_steps"] if num_steps is None else num_steps, tf.int32),
-            "top_q": tf.constant(self.metadata["max_top_q"] if top_q is None else top_q, tf.int32),
-            "segments_per_step": tf.constant(
-                serving["segments_per_step"] if segments_per_step is None else segments_per_step, tf.int32
-            ),
-            "snippet_stride_sec": tf.constant(
-                serving["snippet_stride_sec"] if snippet_stride_sec is None else snippet_stride_sec, tf.float32
-            ),
-            "snippet_offset_sec": tf.constant(
-                serving["snippet_offset_sec"] if snippet_offset_sec is None else snippet_offset_sec, tf.float32
-            ),
-            "duration": tf.constant(0.0 if duration is None else duration, tf.float32),
+            "num_steps": pick(num_steps, serving["num_steps"], tf.int32),
+            "top_q": pick(top_q, self.metadata["max_top_q"], tf.int32),
+            "segments_per_step": pick(segments_per_step, serving["segments_per_step"], tf.int32),
+            "snippet_stride_sec": pick(snippet_stride_sec, serving["snippet_stride_sec"], tf.float32),
+            "snippet_offset_sec": pick(snippet_offset_sec, serving["snippet_offset_sec"], tf.float32),
+            "duration": pick(duration, 0.0, tf.float32),
         }
         return {key: value.numpy() for key, value in self._localize(**inputs).items()}
 
@@ -91,7 +123,7 @@ class SavedModelLocalizer:
         """Localizes `.npy` files of raw features `[T, D]`; the video id is the file name stem.
 
         Args:
-            paths: `.npy` files.
+            paths: `.npy` files; two with the same stem are refused (naming both).
             durations: optional `{video_id: seconds}`; known durations clip the detections.
             **localize_kwargs: passed to `localize_features` (num_steps, snippet_stride_sec, ...).
 
@@ -99,10 +131,14 @@ class SavedModelLocalizer:
             ActivityNet results `{video_id: [{label, score, segment}]}`.
         """
         results = {}
-        for path in paths:
-            video_id = os.path.splitext(os.path.basename(path))[0]
+        for video_id, path in video_ids_of_files(paths).items():
             duration = None if durations is None else durations.get(video_id)
-            outputs = self.localize_features(np.load(path), duration=duration, **localize_kwargs)
+            try:
+                outputs = self.localize_features(
+                    _load_features(path, self.feature_dim), duration=duration, **localize_kwargs
+                )
+            except tf.errors.InvalidArgumentError as error:
+                raise UserInputError(f"{path}: video {video_id!r}: {_first_line(error.message)}") from None
             batched = {key: np.asarray(outputs[key])[None] for key in _DETECTION_FIELDS}
             results.update(detections_to_results([video_id], batched, self.class_names))
         return results
@@ -112,11 +148,34 @@ class SavedModelLocalizer:
 
         Returns:
             ActivityNet results `{video_id: [{label, score, segment}]}`.
+
+        Raises:
+            UserInputError: a bad record (naming the file), or one video id in two records.
         """
-        results = {}
-        dataset = tf.data.TFRecordDataset(list(paths)).batch(batch_size)
-        for batch in dataset.as_numpy_iterator():
-            outputs = self.localize_records(list(batch))
-            detections = {key: outputs[key] for key in _DETECTION_FIELDS}
-            results.update(detections_to_results(list(outputs["video_id"]), detections, self.class_names))
+        results, origin = {}, {}
+        for path in paths:
+            dataset = tf.data.TFRecordDataset([path]).batch(batch_size)
+            try:
+                for batch in dataset.as_numpy_iterator():
+                    outputs = self.localize_records(list(batch))
+                    video_ids = [v.decode("utf-8", "replace") for v in outputs["video_id"]]
+                    for video_id in video_ids:
+                        if video_id in origin:
+                            raise UserInputError(
+                                f"video {video_id!r} is in two records: {origin[video_id]} and {path}; keep only one"
+                            )
+                        origin[video_id] = path
+                    detections = {key: outputs[key] for key in _DETECTION_FIELDS}
+                    results.update(detections_to_results(video_ids, detections, self.class_names))
+            except (tf.errors.InvalidArgumentError, tf.errors.DataLossError) as error:
+                raise UserInputError(f"{path}: {_first_line(error.message)}") from None
         return results
+
+
+def _first_line(message: str) -> str:
+    """The readable head of a TF error message (assert text, without the graph trace)."""
+    lines = [line.strip() for line in str(message).splitlines() if line.strip()]
+    for line in lines:
+        if "assertion failed:" in line:
+            return line.split("assertion failed:", 1)[1].strip().strip("[]").replace("] [", " ")
+    return lines[0] if lines else "invalid input"

@@ -1,44 +1,88 @@
-"""Exports a finished training run (its workdir) as a TF Serving model version."""
+"""Exports a finished training run (its workdir) as a TF Serving model version.
+
+The export ships to other machines (a container, a serving host), so nothing in it names a path
+of the training host: `models.config` points at `/models/<name>` unless told otherwise, and the
+run config kept as provenance has absolute paths reduced to their last component.
+"""
 from __future__ import annotations
 
-import json
 import os
+import re
+from typing import Any, Optional
+
+import keras
+
+import iwo_tf.model  # noqa: F401  (registers the custom classes before loading)
+from iwo_tf.errors import UserInputError
+from iwo_tf.io import read_json
+from iwo_tf.serving.saved_model_export import DEFAULT_SERVING_BASE_PATH, export_saved_model
+from iwo_tf.serving.serving_config import ServingConfig
+
+_WINDOWS_ABSOLUTE = re.compile(r"^[A-Za-z]:[\\/]")
 
 
-def export_run(workdir: str, export_base: str, model_name: str, **overrides) -> str:
-    """Loads a training run and exports it; `overrides` (None values ignored) win over the run config.
+def _is_host_path(value: str) -> bool:
+    return value.startswith(("/", "~", "\\\\")) or bool(_WINDOWS_ABSOLUTE.match(value))
+
+
+def portable_provenance(value: Any) -> Any:
+    """A copy of `value` (JSON-like) with every absolute host path reduced to its last component.
+
+    `{"data_dir": "/home/me/data/thumos14"}` becomes `{"data_dir": "thumos14"}`: which dataset it was
+    stays visible, where it lay on the training host does not travel with the export.
+    """
+    if isinstance(value, dict):
+        return {key: portable_provenance(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [portable_provenance(item) for item in value]
+    if isinstance(value, str) and _is_host_path(value):
+        parts = [part for part in re.split(r"[\\/]", value) if part]
+        return parts[-1] if parts else "/"
+    return value
+
+
+def export_run(
+    workdir: str,
+    export_base: str,
+    model_name: str,
+    *,
+    serving_base_path: Optional[str] = DEFAULT_SERVING_BASE_PATH,
+    version: Optional[int] = None,
+    **overrides,
+) -> str:
+    """Loads a training run and exports it as the next version of `<export_base>/<model_name>`.
+
+    Args:
+        workdir: the run directory (`model.keras`, `run_config.json`).
+        export_base: the folder holding one folder per served model.
+        model_name: the TF Serving model name, `[A-Za-z0-9._-]+`.
+        serving_base_path: where the server sees `export_base` in `models.config` (`/models`, the
+            container mount, by default; None writes this machine's absolute path).
+        version: an explicit new version number; None takes the next one.
+        **overrides: `ServingConfig` fields that win over the run config's `localization` block
+            (None values ignored).
 
     Returns:
         The new version directory.
     """
-    import keras
-
-    import iwo_tf.model  # noqa: F401  (registers the custom classes before loading)
-    from iwo_tf.serving.saved_model_export import export_saved_model
-    from iwo_tf.serving.serving_config import DEFAULT_SNIPPET_STRIDE_SEC
-
-    with open(os.path.join(workdir, "run_config.json")) as f:
-        run_config = json.load(f)
-    model = keras.models.load_model(os.path.join(workdir, "model.keras"))
-    localization = dict(run_config.get("localization", {}))
-    settings = {
-        "num_steps": localization.get("num_steps", 10),
-        "top_q": localization.get("top_q", 2),
-        "segments_per_step": localization.get("segments_per_step", 30),
-        "stream_weights": localization.get("stream_weights"),
-        "score_method": localization.get("score_method", "csc"),
-        "snippet_stride_sec": localization.get("snippet_stride_sec", DEFAULT_SNIPPET_STRIDE_SEC),
-        "snippet_offset_sec": localization.get("snippet_offset_sec", 0.0),
-    }
-    settings.update({key: value for key, value in overrides.items() if value is not None})
-    if settings["stream_weights"] is not None:
-        settings["stream_weights"] = [float(w) for w in settings["stream_weights"]]
+    config_path = os.path.join(workdir, "run_config.json")
+    model_path = os.path.join(workdir, "model.keras")
+    for path in (config_path, model_path):
+        if not os.path.isfile(path):
+            raise UserInputError(f"{path} not found: --workdir must be a finished training run")
+    run_config = read_json(config_path)
+    if not isinstance(run_config, dict):
+        raise UserInputError(f"{config_path}: expected a JSON object")
+    serving_config = ServingConfig.from_mapping(run_config.get("localization"), **overrides)
+    model = keras.models.load_model(model_path)
     class_names = run_config.get("class_names") or [str(i) for i in range(model.num_classes)]
     return export_saved_model(
         model,
         class_names=class_names,
         export_base=export_base,
         model_name=model_name,
-        extra_metadata={"workdir": os.path.abspath(workdir), "run_config": run_config},
-        **settings,
+        serving_config=serving_config,
+        serving_base_path=serving_base_path,
+        version=version,
+        extra_metadata={"run_config": portable_provenance(run_config)},
     )

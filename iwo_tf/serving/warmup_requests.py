@@ -37,8 +37,9 @@ def build_warmup_requests(
 ):
     """Representative requests for both signatures.
 
-    `localize` is asked once with only the required input (every default in play) and once with
-    every optional input set; `serving_default` gets one batch of records. Warmup only needs to
+    `localize` is asked with its one input, `localize_with_options` once with only the required
+    input (every default in play) and once with every optional input set; `serving_default` gets
+    one batch of records. Warmup only needs to
     run each graph path, and shapes after resampling do not depend on T, so small T keep the
     export small.
 
@@ -58,7 +59,12 @@ def build_warmup_requests(
         predict_log(model_name, "localize", {"features": rng.normal(size=(first, feature_dim)).astype(np.float32)}),
         predict_log(
             model_name,
-            "localize",
+            "localize_with_options",
+            {"features": rng.normal(size=(second, feature_dim)).astype(np.float32)},
+        ),
+        predict_log(
+            model_name,
+            "localize_with_options",
             {
                 "features": rng.normal(size=(second, feature_dim)).astype(np.float32),
                 "num_steps": np.int32(2),
@@ -85,6 +91,8 @@ def write_warmup_file(saved_model_dir: str, logs: Iterable) -> str:
     directory = os.path.join(saved_model_dir, "assets.extra")
     os.makedirs(directory, exist_ok=True)
     path = os.path.join(directory, WARMUP_FILENAME)
+    if os.path.lexists(path):
+        raise FileExistsError(f"{path} already exists; warmup files are written into a fresh export only")
     with tf.io.TFRecordWriter(path) as writer:
         for log in logs:
             writer.write(log.SerializeToString())

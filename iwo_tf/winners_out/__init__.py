@@ -7,3 +7,5 @@ from iwo_tf.winners_out.proposals import (
     segment_boundaries_sec,
 )
 from iwo_tf.winners_out.select import WinnersOutSelection, remove_winners, select_top_p, winners_out_select
+from iwo_tf.winners_out.incremental import prepare_streams, video_class_scores_from_sums, winners_out_select_incremental
+from iwo_tf.winners_out.localize_incremental import localize_incremental

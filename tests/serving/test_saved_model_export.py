@@ -1,20 +1,16 @@
 """Export layout, versioning, models.config, graph contents and saved_model_cli."""
-import pytest
-
-# The exported graph parses and resamples with iwo_tf.data; without it there is nothing to export.
-pytest.importorskip("iwo_tf.data.pipeline")
-pytest.importorskip("iwo_tf.data.schema")
-
 import os
 import subprocess
 import sys
 
 import numpy as np
+import pytest
 import tensorflow as tf
 from google.protobuf import text_format
 from tensorflow.core.protobuf import saved_model_pb2
 from tensorflow_serving.config import model_server_config_pb2
 
+from iwo_tf.errors import UserInputError
 from iwo_tf.serving import existing_versions, export_saved_model, latest_version_dir, read_warmup_file, write_models_config
 from tests.serving.conftest import CLASS_NAMES, make_model
 
@@ -58,6 +54,7 @@ def test_models_config_keeps_other_models(tmp_path):
     assert {c.name: c.base_path for c in config.model_config_list.config} == {"a": "/srv/a", "b": "/models/b"}
 
 
+@pytest.mark.slow
 def test_new_versions_go_above_existing_ones(tmp_path):
     model = make_model(seed=3)
     (tmp_path / "m" / "7").mkdir(parents=True)
@@ -66,7 +63,7 @@ def test_new_versions_go_above_existing_ones(tmp_path):
     kwargs = dict(class_names=CLASS_NAMES, export_base=str(tmp_path), model_name="m", num_steps=2, segments_per_step=2)
     first = export_saved_model(model, **kwargs)
     assert os.path.basename(first) == "8"
-    with pytest.raises(FileExistsError):
+    with pytest.raises(UserInputError, match="version 8 already exists"):
         export_saved_model(model, version=8, **kwargs)
     assert existing_versions(str(tmp_path / "m")) == [7, 8]
     assert latest_version_dir(str(tmp_path / "m")) == first
@@ -89,6 +86,7 @@ def test_python_op_scan_catches_py_function(tmp_path):
     assert graph_ops(str(tmp_path)) & PYTHON_OPS
 
 
+@pytest.mark.slow
 def test_saved_model_cli_lists_signatures(version_dir):
     cli = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
     command = [cli] if os.path.exists(cli) else [sys.executable, "-m", "tensorflow.python.tools.saved_model_cli"]
@@ -99,7 +97,9 @@ def test_saved_model_cli_lists_signatures(version_dir):
 
 def test_warmup_requests_replay_through_the_session_loader(version_dir, served):
     logs = read_warmup_file(os.path.join(version_dir, "assets.extra", "tf_serving_warmup_requests"))
-    assert {log.predict_log.request.model_spec.signature_name for log in logs} == {"localize", "serving_default"}
+    assert {log.predict_log.request.model_spec.signature_name for log in logs} == {
+        "localize", "localize_with_options", "serving_default"
+    }
     for log in logs:
         request = log.predict_log.request
         assert request.model_spec.name == "iwo"
@@ -109,6 +109,7 @@ def test_warmup_requests_replay_through_the_session_loader(version_dir, served):
         assert np.isfinite(out["video_scores"]).all()
 
 
+@pytest.mark.slow
 def test_export_cli(workdir, tmp_path):
     repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     result = subprocess.run(

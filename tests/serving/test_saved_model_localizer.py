@@ -1,16 +1,11 @@
 """Localizing a user's own feature files with an export, and the ActivityNet results JSON."""
-import pytest
-
-# The exported graph parses and resamples with iwo_tf.data; without it there is nothing to export.
-pytest.importorskip("iwo_tf.data.pipeline")
-pytest.importorskip("iwo_tf.data.schema")
-
 import json
 import os
 import subprocess
 import sys
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from iwo_tf.serving import SavedModelLocalizer, serialize_features, write_results_json
@@ -27,7 +22,7 @@ def test_npy_and_tfrecord_files_give_the_signature_detections(version_dir, expor
     results = localizer.localize_npy_files([str(tmp_path / "a.npy"), str(tmp_path / "b.npy")], durations={"b": 15.0})
     for name, x in videos.items():
         duration = np.float32(15.0 if name == "b" else 0.0)
-        out = served.run("localize", features=x, duration=duration)
+        out = served.run("localize_with_options", features=x, duration=duration)
         entries = results[name]
         assert len(entries) == out["num_valid"] > 0
         for entry, label, score, start, end in zip(entries, out["class_name"], out["score"], out["start_sec"], out["end_sec"]):
@@ -56,6 +51,7 @@ def test_results_json_is_activitynet_format_and_atomic(tmp_path):
     assert os.listdir(tmp_path / "out") == ["results.json"]
 
 
+@pytest.mark.slow
 def test_localize_features_cli(version_dir, tmp_path):
     np.save(tmp_path / "clip.npy", features_of(25, seed=5))
     repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
