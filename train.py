@@ -182,5 +182,13 @@ def _main(argv):
     return exit_on_user_error(main, argv)
 
 
+def run():
+    """Entry point of the `iwo-train` console script (setup.py): the same as `python train.py`."""
+    from iwo_tf.training.log_filter import install_stderr_filter
+
+    install_stderr_filter()
+    app.run(_main)
+
+
 if __name__ == "__main__":
     app.run(_main)

@@ -49,5 +49,10 @@ def _plain(value: np.ndarray):
     return value.tolist()
 
 
-if __name__ == "__main__":
+def run():
+    """Entry point of the `iwo-client-grpc` console script (setup.py)."""
     app.run(lambda argv: exit_on_user_error(main, argv))
+
+
+if __name__ == "__main__":
+    run()

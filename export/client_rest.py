@@ -45,5 +45,10 @@ def main(argv):
         raise UserInputError(f"{predict_url()}: {error.reason}") from None
 
 
-if __name__ == "__main__":
+def run():
+    """Entry point of the `iwo-client-rest` console script (setup.py)."""
     app.run(lambda argv: exit_on_user_error(main, argv))
+
+
+if __name__ == "__main__":
+    run()

@@ -56,5 +56,10 @@ def main(argv):
     print(path)
 
 
-if __name__ == "__main__":
+def run():
+    """Entry point of the `iwo-export` console script (setup.py)."""
     app.run(lambda argv: exit_on_user_error(main, argv))
+
+
+if __name__ == "__main__":
+    run()

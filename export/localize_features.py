@@ -90,5 +90,10 @@ def main(argv):
     print(FLAGS.output)
 
 
-if __name__ == "__main__":
+def run():
+    """Entry point of the `iwo-localize-features` console script (setup.py)."""
     app.run(lambda argv: exit_on_user_error(main, argv))
+
+
+if __name__ == "__main__":
+    run()

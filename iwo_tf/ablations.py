@@ -125,5 +125,13 @@ def main(argv):
         raise SystemExit(1)
 
 
+def run():
+    """Entry point of the `iwo-ablations` console script (setup.py)."""
+    from iwo_tf.training.log_filter import install_stderr_filter
+
+    install_stderr_filter()
+    app.run(main)
+
+
 if __name__ == "__main__":
     app.run(main)

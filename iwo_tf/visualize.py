@@ -119,5 +119,13 @@ def main(argv):
     print(f"Wrote {path}")
 
 
+def run():
+    """Entry point of the `iwo-visualize` console script (setup.py)."""
+    from iwo_tf.training.log_filter import install_stderr_filter
+
+    install_stderr_filter()
+    app.run(main)
+
+
 if __name__ == "__main__":
     app.run(main)

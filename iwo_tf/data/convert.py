@@ -290,8 +290,13 @@ def main(argv):
     return 0
 
 
-if __name__ == "__main__":
+def run():
+    """Entry point of the `iwo-convert` console script (setup.py)."""
     from absl import app
 
     _define_flags()
     app.run(lambda argv: exit_on_user_error(main, argv))
+
+
+if __name__ == "__main__":
+    run()
