@@ -82,7 +82,7 @@ class SyntheticSpec:
     strong_fraction: float = 0.3
     strong_amplitude: float = 3.0
     weak_amplitude: float = 1.5
-    salience_amplitude: float = 1.5
+    salience_amplitude: float = 3.0
     actionness_amplitude: float = 1.0
     context_amplitude: float = 0.5
     scene_amplitude: float = 1.0
