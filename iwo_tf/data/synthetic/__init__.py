@@ -13,13 +13,13 @@ from iwo_tf.data.synthetic.feature_model import (
     STRONG,
     SYMMETRIC_STREAMS,
     WEAK,
-    Directions,
     SyntheticSpec,
-    make_directions,
     synthesize_features,
 )
+from iwo_tf.data.synthetic.directions import Directions, make_directions
 from iwo_tf.data.synthetic.generator import PARTS_JSON, class_names, generate_synthetic_dataset, load_snippet_parts
-from iwo_tf.data.synthetic.layouts import ACTIVITYNET13, PRESETS, THUMOS14, PresetStatistics, VideoLayout
+from iwo_tf.data.synthetic.layouts import VideoLayout
+from iwo_tf.data.synthetic.presets import ACTIVITYNET13, PRESETS, THUMOS14, PresetStatistics
 
 __all__ = [
     "ACTIVITYNET13", "ASYMMETRIC_STREAMS", "BACKGROUND", "Directions", "PARTS_JSON", "PRESETS", "PresetStatistics",

@@ -13,7 +13,7 @@ from absl import app, flags  # noqa: E402
 from iwo_tf.data.dataset_info import load_dataset_info  # noqa: E402
 from iwo_tf.data.synthetic.feature_model import ASYMMETRIC_STREAMS, SYMMETRIC_STREAMS  # noqa: E402
 from iwo_tf.data.synthetic.generator import generate_synthetic_dataset, parse_stream_dims  # noqa: E402
-from iwo_tf.data.synthetic.layouts import PRESETS  # noqa: E402
+from iwo_tf.data.synthetic.presets import PRESETS  # noqa: E402
 from iwo_tf.errors import exit_on_user_error  # noqa: E402
 
 FLAGS = flags.FLAGS

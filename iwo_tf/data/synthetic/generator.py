@@ -14,6 +14,7 @@ import numpy as np
 
 from iwo_tf.data.dataset_writer import DatasetWriter, shard_count
 from iwo_tf.data.schema import VideoRecord
+from iwo_tf.data.synthetic import directions as feature_directions
 from iwo_tf.data.synthetic import feature_model, layouts
 from iwo_tf.data.synthetic.feature_model import STRONG, WEAK, SyntheticSpec
 from iwo_tf.errors import UserInputError
@@ -119,7 +120,7 @@ def generate_synthetic_dataset(
     else:
         names, left_out = class_names(spec.num_classes), {}
         videos = layouts.embedded_layouts(rng, spec)
-    directions = feature_model.make_directions(rng, spec.num_classes, spec.stream_dims)
+    directions = feature_directions.make_directions(rng, spec.num_classes, spec.stream_dims)
     dims = list(spec.stream_dims)
     counts = {s: sum(v.subset == s for v in videos) for s in ("train", "test")}
     source = {
