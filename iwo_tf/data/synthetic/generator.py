@@ -133,13 +133,13 @@ def generate_synthetic_dataset(
     with DatasetWriter(output_dir, names, dims, shards, overwrite=overwrite, source=source) as writer:
         for video in videos:
             features, parts = feature_model.synthesize_features(rng, video.num_snippets, video.instances, video.classes, directions, spec)
-            writer.add(_record(video, features, spec.snippet_stride_sec))
+            writer.add(_record(video, features, spec.snippet_stride_sec, dims))
             parts_document["videos"][video.video_id] = parts_entry(parts)
         write_json_atomic(os.path.join(writer.work_dir, PARTS_JSON), parts_document, indent=None)
     return output_dir
 
 
-def _record(video: layouts.VideoLayout, features: np.ndarray, stride: float) -> VideoRecord:
+def _record(video: layouts.VideoLayout, features: np.ndarray, stride: float, stream_dims: List[int]) -> VideoRecord:
     return VideoRecord(
         video_id=video.video_id,
         subset=video.subset,
@@ -148,7 +148,7 @@ def _record(video: layouts.VideoLayout, features: np.ndarray, stride: float) -> 
         snippet_stride_sec=float(stride),
         snippet_offset_sec=0.0,
         features=features,
-        stream_dims=list(features.shape[1:2]),
+        stream_dims=list(stream_dims),
         gt_segments=[list(s) for s in video.segments_sec],
         gt_labels=[c for _, _, c in video.instances],
     )
