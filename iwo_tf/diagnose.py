@@ -20,9 +20,16 @@ import math
 import os
 from typing import Dict, Optional, Sequence
 
+import keras
 import numpy as np
+from absl import app, flags
 
-from iwo_tf.errors import UserInputError
+import iwo_tf.model  # noqa: F401 - registers the model's classes for loading model.keras
+from iwo_tf.data.dataset_info import dataset_problem, load_dataset_info
+from iwo_tf.data.pipeline import make_dataset
+from iwo_tf.data.synthetic import load_snippet_parts
+from iwo_tf.errors import UserInputError, exit_on_user_error
+from iwo_tf.io import read_json, write_json_atomic
 
 PART_KEYS = ("background", "weak", "strong")  # index = part label (feature_model.BACKGROUND/WEAK/STRONG)
 DIAGNOSIS_JSON = "attention_diagnosis.json"
@@ -154,14 +161,6 @@ def diagnose_run(workdir: str, subset: str = "test", max_videos: int = 0, batch_
     Raises:
         UserInputError: the run or its data cannot be found.
     """
-    import keras
-
-    import iwo_tf.model  # noqa: F401 - registers the model's classes for loading
-    from iwo_tf.data.dataset_info import dataset_problem, load_dataset_info
-    from iwo_tf.data.pipeline import make_dataset
-    from iwo_tf.data.synthetic import load_snippet_parts
-    from iwo_tf.io import read_json
-
     config_path = os.path.join(workdir, "run_config.json")
     model_path = os.path.join(workdir, "model.keras")
     for path in (config_path, model_path):
@@ -201,10 +200,6 @@ def format_report(report: dict) -> str:
 
 
 def main(argv: Sequence[str]) -> None:
-    from absl import flags
-
-    from iwo_tf.io import write_json_atomic
-
     del argv
     values = flags.FLAGS
     report = diagnose_run(values.workdir, values.subset, values.max_videos)
@@ -215,11 +210,6 @@ def main(argv: Sequence[str]) -> None:
 
 
 if __name__ == "__main__":
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from absl import app, flags
-
-    from iwo_tf.errors import exit_on_user_error
-
     flags.DEFINE_string("workdir", None, "A finished training run (run_config.json, model.keras).", required=True)
     flags.DEFINE_string("subset", "test", "Which subset to attend (train or test).")
     flags.DEFINE_integer("max_videos", 0, "Stop after this many videos (0 = all).")
