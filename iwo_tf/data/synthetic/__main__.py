@@ -58,5 +58,10 @@ def main(argv):
     print(f"Wrote {path} ({info.num_classes} classes, D={info.feature_dim}; {summary}; {size / 1e6:.1f} MB in {seconds:.0f} s)")
 
 
-if __name__ == "__main__":
+def run():
+    """Entry point of the `iwo-synthetic` console script (setup.py)."""
     app.run(lambda argv: exit_on_user_error(main, argv))
+
+
+if __name__ == "__main__":
+    run()
