@@ -26,6 +26,8 @@ if __name__ == "__main__":
 from absl import app, flags, logging
 from ml_collections import config_flags
 
+from iwo_tf.serving.saved_model_export import DEFAULT_SERVING_BASE_PATH
+
 DATASETS = ("synthetic", "thumos14", "activitynet13")
 _HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -54,6 +56,11 @@ _STRATEGY = flags.DEFINE_enum(
     "tf.distribute strategy (overrides config.strategy): one device, all local devices, or several machines via TF_CONFIG.",
 )
 _EXPORT_BASE = flags.DEFINE_string("export_base", None, "Where to export the SavedModel. Default: <workdir>/export.")
+_SERVING_BASE_PATH = flags.DEFINE_string(
+    "serving_base_path", DEFAULT_SERVING_BASE_PATH,
+    "Where the model server sees --export_base, written into models.config as base_path "
+    "<serving_base_path>/<model name> (the TF Serving container's mount in export/README.md).",
+)
 _MODE = flags.DEFINE_enum(
     "mode", "train", ["train", "evaluate"],
     "train: train (or resume), test, evaluate and export. evaluate: test the final checkpoint of the finished "
@@ -161,7 +168,8 @@ def main(argv):
 
         with trainer.output.stage("export", "SavedModel for TF Serving"):
             version_dir = export_run(
-                workdir, _EXPORT_BASE.value or os.path.join(workdir, "export"), config.export.model_name
+                workdir, _EXPORT_BASE.value or os.path.join(workdir, "export"), config.export.model_name,
+                serving_base_path=_SERVING_BASE_PATH.value,
             )
         print(f"Exported the SavedModel for TF Serving to {version_dir} (see export/README.md)")
     if is_chief(strategy):

@@ -47,7 +47,7 @@ def test_a_symlink_placed_at_a_figure_path_is_replaced_not_followed(tmp_path):
 
 
 def test_run_config_keeps_the_keys_serving_reads_and_adds_a_serving_block(tmp_path):
-    document = _document(tmp_path)
+    document = _document(tmp_path, winners_out__stream_weights=(1.0, 10.0))
     assert {"config", "dataset", "data_dir", "class_names", "model", "localization", "serving",
             "model_selection"} <= set(document)
     assert "name" not in document["model"]
