@@ -15,7 +15,6 @@ after one warm-up epoch (tracing, first reads):
 Videos/s = epochs * steps_per_epoch * global batch / the chief's wall time for those epochs.
 Process start-up, dataset generation and evaluation are not timed.
 """
-import argparse
 import json
 import os
 import platform
@@ -28,7 +27,21 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
-from iwo_tf.training.local_cluster import free_local_ports, local_tf_config  # noqa: E402 (no TensorFlow import)
+from absl import app, flags  # noqa: E402
+
+from iwo_tf.io import write_json_atomic  # noqa: E402
+from iwo_tf.training.local_cluster import free_local_ports, local_tf_config  # noqa: E402
+
+FLAGS = flags.FLAGS
+flags.DEFINE_bool("worker", False, "Internal: run as one worker process.")
+flags.DEFINE_string("data_dir", None, "Synthetic dataset (generated here when absent).")
+flags.DEFINE_string("workdir", None, "Internal: the worker's workdir.")
+flags.DEFINE_string("result", None, "Internal: where the worker writes its timing.")
+flags.DEFINE_integer("epochs", 3, "Timed epochs per setting (after one warm-up).")
+flags.DEFINE_integer("batch_size", 16, "GLOBAL batch size (configs/synthetic.py: 16).")
+flags.DEFINE_integer("timeout", 900, "Seconds per setting before giving up.")
+flags.DEFINE_string("output", os.path.join(REPO, "benchmarks", "results", "multi_worker_throughput.json"),
+                    "Where to write the figures (JSON).")
 
 
 def worker_main(args) -> None:
@@ -85,17 +98,10 @@ def run_setting(num_workers, args, tmp) -> dict:
     return measured
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--data_dir", default=None, help="Synthetic dataset (generated here when absent).")
-    parser.add_argument("--workdir", help=argparse.SUPPRESS)
-    parser.add_argument("--result", help=argparse.SUPPRESS)
-    parser.add_argument("--epochs", type=int, default=3, help="Timed epochs per setting (after one warm-up).")
-    parser.add_argument("--batch_size", type=int, default=16, help="GLOBAL batch size (configs/synthetic.py: 16).")
-    parser.add_argument("--timeout", type=int, default=900, help="Seconds per setting before giving up.")
-    parser.add_argument("--output", default=os.path.join(REPO, "benchmarks", "results", "multi_worker_throughput.json"))
-    args = parser.parse_args()
+def main(argv) -> None:
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    args = FLAGS
     if args.worker:
         worker_main(args)
         return
@@ -121,11 +127,9 @@ def main() -> None:
         print(f"{s['workers']} worker(s): {s['videos_per_s']:.1f} videos/s "
               f"({s['videos']} videos in {s['seconds']:.1f} s, global batch {s['global_batch']}, {s['replicas']} replicas)")
     print(f"2 workers vs 1: x{document['speedup_2_vs_1']:.2f}")
-    os.makedirs(os.path.dirname(args.output), exist_ok=True)
-    with open(args.output, "w") as f:
-        json.dump(document, f, indent=1)
+    write_json_atomic(args.output, document)
     print(f"Wrote {args.output}")
 
 
 if __name__ == "__main__":
-    main()
+    app.run(main)
