@@ -5,6 +5,8 @@ Every value can be overridden from the command line, e.g.
 """
 import ml_collections
 
+from iwo_tf.serving.serving_config import ServingConfig
+
 
 def get_config():
     config = ml_collections.ConfigDict()
@@ -43,16 +45,17 @@ def get_config():
     config.winners_out.epochs_per_step = 40
     config.winners_out.segments_per_step = 30  # p
     config.winners_out.reinitialize = False  # re-initialise the weights at each step
-    config.winners_out.score_method = "csc"  # csc | attention (Sec. VI-C.2)
+    config.winners_out.score_method = ServingConfig.score_method  # csc | attention (Sec. VI-C.2)
     config.winners_out.stream_weights = (1.0, 10.0)  # Eq. 10: (1, gamma)
     # Also train the p=0 control (same data, seed, schedule, epochs; no removal) in <workdir>/control_p0
     # and report its steps > 1 in the final table: what winners-out TRAINING adds over training longer.
     config.winners_out.control = False
 
     config.testing = ml_collections.ConfigDict()
-    config.testing.num_steps = 10  # winners-out testing steps (Algorithm 2); 1 = regular testing
-    config.testing.top_q = 2  # q
-    config.testing.segments_per_step = 30  # p at test time
+    # The localization defaults live in one place, iwo_tf.serving.ServingConfig (10 steps, q=2, p=30).
+    config.testing.num_steps = ServingConfig.num_steps  # winners-out testing steps (Algorithm 2)
+    config.testing.top_q = ServingConfig.top_q  # q
+    config.testing.segments_per_step = ServingConfig.segments_per_step  # p at test time
     # Also evaluate the fair single-step baseline: ONE step selecting num_steps x p segments per class
     # (what winners-out testing selects in total), so the comparison measures the recomputation.
     config.testing.compare_single_step = True

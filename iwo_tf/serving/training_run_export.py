@@ -59,7 +59,7 @@ def export_run(
         serving_base_path: where the server sees `export_base` in `models.config` (`/models`, the
             container mount, by default; None writes this machine's absolute path).
         version: an explicit new version number; None takes the next one.
-        **overrides: `ServingConfig` fields that win over the run config's `localization` block
+        **overrides: `ServingConfig` fields that win over the run config's `serving` block
             (None values ignored).
 
     Returns:
@@ -73,7 +73,9 @@ def export_run(
     run_config = read_json(config_path)
     if not isinstance(run_config, dict):
         raise UserInputError(f"{config_path}: expected a JSON object")
-    serving_config = ServingConfig.from_mapping(run_config.get("localization"), **overrides)
+    # `serving` is the run's ServingConfig; runs written before it existed carry `localization` only.
+    settings = run_config.get("serving") or run_config.get("localization")
+    serving_config = ServingConfig.from_mapping(settings, **overrides)
     model = keras.models.load_model(model_path)
     class_names = run_config.get("class_names") or [str(i) for i in range(model.num_classes)]
     return export_saved_model(
