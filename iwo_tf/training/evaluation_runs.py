@@ -8,6 +8,7 @@ import numpy as np
 import tensorflow as tf
 
 from iwo_tf.evaluation import compute_detection_map
+from iwo_tf.evaluation.results_json import detections_document
 from iwo_tf.training.run_dir import TESTING_MODES
 from iwo_tf.winners_out import detections_to_results, localize
 
@@ -73,8 +74,8 @@ class SplitLocalizer:
 
 
 def results_document(results: Mapping[str, list], **external) -> dict:
-    """The full ActivityNet detection JSON document around a `results` mapping."""
-    return {"version": "iwo-tf", "results": dict(results), "external_data": {"used": False, **external}}
+    """The ActivityNet detection document of a testing run (the evaluation package's one envelope)."""
+    return detections_document(results, version="iwo-tf", external_data={"used": False, **external})
 
 
 def format_map_table(rows: Mapping[str, Mapping], thresholds: Sequence[float]) -> str:
