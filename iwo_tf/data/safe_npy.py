@@ -37,9 +37,9 @@ _ALLOWED_GLOBALS = {
 }
 
 RESAVE_RECIPE = (
-    "if you trust the file, re-save it once as plain arrays: "
-    "python -c \"import numpy as np; a = np.load('FILE', allow_pickle=True); "
-    "np.save('FILE', np.fromiter((np.asarray(x) for x in a), dtype=object, count=len(a)))\""
+    "if you trust the file, re-save it once as plain arrays: in a Python session you trust, load FILE with "
+    "numpy's allow_pickle option switched on, turn each row into a plain numeric array (np.asarray) and "
+    "np.save the rows as an object array of arrays under the same name"
 )
 
 
