@@ -26,26 +26,14 @@ if __name__ == "__main__":
 from absl import app, flags, logging
 from ml_collections import config_flags
 
+from configs import DATASETS, default_config_file
 from iwo_tf.serving.saved_model_export import DEFAULT_SERVING_BASE_PATH
-
-DATASETS = ("synthetic", "thumos14", "activitynet13")
-_HERE = os.path.dirname(os.path.abspath(__file__))
-
-
-def _dataset_from_argv(argv) -> str:
-    """The --dataset value, read before flag parsing so that it can choose the config file."""
-    for i, arg in enumerate(argv):
-        if arg.startswith("--dataset="):
-            return arg.split("=", 1)[1]
-        if arg == "--dataset" and i + 1 < len(argv):
-            return argv[i + 1]
-    return "synthetic"
 
 
 _DATASET = flags.DEFINE_enum("dataset", "synthetic", DATASETS, "Which named experiment (configs/<dataset>.py) to run.")
 _CONFIG = config_flags.DEFINE_config_file(
     "config",
-    os.path.join(_HERE, "configs", f"{_dataset_from_argv(sys.argv) if _dataset_from_argv(sys.argv) in DATASETS else 'synthetic'}.py"),
+    default_config_file(sys.argv),
     "Config file; defaults to configs/<dataset>.py. Override values with --config.<key>=<value>.",
     lock_config=True,
 )

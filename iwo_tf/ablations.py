@@ -27,25 +27,13 @@ if __name__ == "__main__":  # before TensorFlow is imported: drop its known-harm
 from absl import app, flags
 from ml_collections import config_flags
 
-from iwo_tf.ablation.runner import REPO, VariantRunner, config_flag
+from configs import DATASETS, default_config_file
+from iwo_tf.ablation.runner import VariantRunner, config_flag
 from iwo_tf.errors import UserInputError, exit_on_user_error
 
-DATASETS = ("synthetic", "thumos14", "activitynet13")
-
-
-def _dataset_from_argv(argv) -> str:
-    for i, arg in enumerate(argv):
-        if arg.startswith("--dataset="):
-            return arg.split("=", 1)[1]
-        if arg == "--dataset" and i + 1 < len(argv):
-            return argv[i + 1]
-    return "synthetic"
-
-
-_CHOSEN = _dataset_from_argv(sys.argv)
 _DATASET = flags.DEFINE_enum("dataset", "synthetic", DATASETS, "Which configs/<dataset>.py the runs start from.")
 _CONFIG = config_flags.DEFINE_config_file(
-    "config", os.path.join(REPO, "configs", f"{_CHOSEN if _CHOSEN in DATASETS else 'synthetic'}.py"),
+    "config", default_config_file(sys.argv),
     "The dataset's config; --config.<key>=<value> overrides apply to every run.", lock_config=True,
 )
 _DATA_DIR = flags.DEFINE_string("data_dir", None, "Converted data (default: train.py's data/<dataset>).")
@@ -67,8 +55,6 @@ def _flatten(config, prefix=""):
 
 def user_flags(config, dataset: str) -> list:
     """`--config.*` flags for every value of `config` that differs from configs/<dataset>.py."""
-    if REPO not in sys.path:
-        sys.path.insert(0, REPO)
     defaults = _flatten(importlib.import_module(f"configs.{dataset}").get_config())
     return [config_flag(key, value) for key, value in sorted(_flatten(config).items())
             if key not in ("data_dir",) and defaults.get(key) != value]
