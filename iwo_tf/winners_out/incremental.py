@@ -96,21 +96,15 @@ def prepare_streams(model, features, keep_mask) -> StackedStreams:
     dims = model.stream_dims
     width = max(dims)
     poolings = model.stream_poolings
+    num_modules = int(model.num_modules)
     if len(set(dims)) == 1:
         shape = tf.shape(features)
         stacked = tf.transpose(tf.reshape(features, [shape[0], shape[1], len(dims), width]), [0, 2, 1, 3])
     else:
         stacked = tf.stack([_pad_last(x, width) for x in model.split_streams(features)], axis=1)
-    # The logits of every stream in one 2-D product of the unstacked features with a block-diagonal
-    # [sum D_s, S * M] kernel: a single efficient GEMM instead of a batched one with a skinny M.
-    num_modules = int(model.num_modules)
-    blocks = [
-        tf.pad(_tensor(p.kernel), [[0, 0], [s * num_modules, (len(dims) - 1 - s) * num_modules]])
-        for s, p in enumerate(poolings)
-    ]
-    shape = tf.shape(features)
-    flat = tf.matmul(tf.reshape(features, [-1, sum(dims)]), tf.concat(blocks, axis=0))  # [B * K, S * M]
-    logits = tf.transpose(tf.reshape(flat, [shape[0], shape[1], len(dims), num_modules]), [0, 2, 3, 1])
+    # Every stream's logits `W H^T` in one batched product straight into the `[B, S, M, K]` layout.
+    kernels = tf.stack([_pad_last(tf.transpose(_tensor(p.kernel)), width) for p in poolings])  # [S, M, D]
+    logits = tf.matmul(kernels[None], stacked, transpose_b=True)
     logits = logits + tf.stack([_tensor(p.position_bias) for p in poolings])[None]  # [B, S, M, K]
     fc_kernel = _tensor(model.classifier_head.kernel)
     if len(set(dims)) == 1:
@@ -126,7 +120,7 @@ def prepare_streams(model, features, keep_mask) -> StackedStreams:
     return StackedStreams(
         features=stacked,
         logits=logits,
-        norms=tf.norm(stacked, axis=-1),
+        norms=tf.math.reduce_euclidean_norm(stacked, axis=-1),
         class_kernels=class_kernels,
         alpha=tf.stack([_tensor(p.alpha) for p in poolings]),
         shifting_bias=shifting_bias,
@@ -183,10 +177,9 @@ def winners_out_select_incremental(
     if csc:
         kernels = tf.gather(streams.class_kernels, class_indices)  # [B, Q, S, M, D]
         width = int(streams.class_kernels.shape[-1])
-        kernels = tf.reshape(tf.transpose(kernels, [0, 2, 4, 1, 3]), [batch, num_streams, width, num_classes * num_modules])
-        projection = tf.matmul(streams.features, kernels)  # [B, S, K, Q * M]
-        projection = tf.reshape(projection, [batch, num_streams, num_segments, num_classes, num_modules])
-        projection = tf.transpose(projection, [0, 1, 3, 4, 2])  # [B, S, Q, M, K]
+        kernels = tf.reshape(tf.transpose(kernels, [0, 2, 1, 3, 4]), [batch, num_streams, num_classes * num_modules, width])
+        projection = tf.matmul(kernels, streams.features, transpose_b=True)  # [B, S, Q * M, K]
+        projection = tf.reshape(projection, [batch, num_streams, num_classes, num_modules, num_segments])
 
     def state_from(e, total, numerators):
         """`(e, e * P or e, S at the anchor, N, ||N||^2, error bound)`; attention needs only the first three."""
@@ -199,13 +192,13 @@ def winners_out_select_incremental(
     remaining = tf.broadcast_to((keep_mask > 0)[:, None, :], shape)
     # Every pair starts from its video's keep-mask: the sums computed once per video, repeated.
     state = state_from(*(tf.repeat(t, num_classes, axis=2) for t in streams.base))
-    mask_shape = tf.stack([batch, num_streams, num_classes, num_segments, 1])
     take = tf.minimum(tf.cast(segments_per_step, tf.int32), num_segments)
     num_steps = tf.cast(num_steps, tf.int32)
 
     def sums(state, remaining):
-        mask = tf.broadcast_to(tf.cast(remaining, tf.float32)[:, None, :, :, None], mask_shape)
-        return tf.matmul(state[0], mask)[..., 0]  # [B, S, Q, M]
+        # An element-wise product and a reduction: a batched matmul with one output column costs
+        # more in per-call overhead than it saves.
+        return tf.reduce_sum(state[0] * tf.cast(remaining, tf.float32)[:, None, :, None, :], axis=-1)  # [B, S, Q, M]
 
     def reanchored(remaining):
         state = state_from(*_exp_sums(streams.logits, remaining, streams.features))
@@ -228,7 +221,7 @@ def winners_out_select_incremental(
             )
         else:
             coefficient = tf.math.divide_no_nan(tf.ones_like(total) / num_modules, total)
-        terms = tf.matmul(coefficient[..., None, :], state[1])[..., 0, :]  # [B, S, Q, K]
+        terms = tf.reduce_sum(coefficient[..., None] * state[1], axis=-2)  # [B, S, Q, K]
         if csc:
             terms = tf.nn.relu(terms)
         scores = tf.reduce_sum(weights * terms, axis=1)
@@ -239,16 +232,19 @@ def winners_out_select_incremental(
         ranked = tf.where(remaining, ranked, tf.fill(tf.shape(scores), -math.inf))
         top = tf.math.top_k(ranked, k=take, sorted=True).indices  # [B, Q, take]; ties: lower index first
         valid = tf.range(take)[None, None, :] < tf.reduce_sum(tf.cast(remaining, tf.int32), axis=-1, keepdims=True)
-        hits = tf.one_hot(top, num_segments, on_value=True, off_value=False, dtype=tf.bool)
-        chosen = tf.reduce_any(tf.logical_and(hits, valid[..., None]), axis=2)
+        # The chosen mask by one scatter of the B x Q x p picks (top-k indices are distinct per row).
+        rows = tf.range(batch * num_classes)[:, None] * num_segments
+        picks = tf.reshape(rows + tf.reshape(top, [-1, take]), [-1, 1])
+        chosen = tf.scatter_nd(picks, tf.reshape(tf.cast(valid, tf.int32), [-1]), [batch * num_classes * num_segments])
+        chosen = tf.ensure_shape(tf.reshape(chosen > 0, shape), remaining.shape)
         if csc:
             e, ep, anchor_total, numerators, _, bound = state
             top_s = tf.broadcast_to(top[:, None], tf.stack([batch, num_streams, num_classes, take]))
             taken_e = tf.gather(e, top_s, axis=4, batch_dims=3) * tf.cast(valid, tf.float32)[:, None, :, None, :]
             taken_h = tf.gather(streams.features, top_s, axis=2, batch_dims=2)  # [B, S, Q, take, D]
             numerators = numerators - tf.matmul(taken_e, taken_h)
-            taken_norms = tf.gather(streams.norms, top_s, axis=2, batch_dims=2)[..., None]
-            bound = bound + tf.matmul(taken_e, taken_norms)[..., 0]
+            taken_norms = tf.gather(streams.norms, top_s, axis=2, batch_dims=2)  # [B, S, Q, take]
+            bound = bound + tf.reduce_sum(taken_e * taken_norms[..., None, :], axis=-1)
             state = (e, ep, anchor_total, numerators, tf.reduce_sum(tf.square(numerators), axis=-1), bound)
         selection_step = tf.where(chosen, step, selection_step)
         selected_scores = tf.where(chosen, scores, selected_scores)
