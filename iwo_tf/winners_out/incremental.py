@@ -182,11 +182,13 @@ def winners_out_select_incremental(
         projection = tf.reshape(projection, [batch, num_streams, num_classes, num_modules, num_segments])
 
     def state_from(e, total, numerators):
-        """`(e, e * P or e, S at the anchor, N, ||N||^2, error bound)`; attention needs only the first three."""
+        """`(e, e * P or e, S at the anchor, N, ||N||^2, error bound, e as [.., K, M])`; attention needs
+        only the first three. The `[.., K, M]` copy makes a step's gather of its p segments' e rows
+        of M values instead of single values."""
         if not csc:
             return (e, e, total)
-        squared = tf.reduce_sum(tf.square(numerators), axis=-1)
-        return (e, e * projection, total, numerators, squared, tf.sqrt(squared))
+        norm = tf.math.reduce_euclidean_norm(numerators, axis=-1)
+        return (e, e * projection, total, numerators, tf.square(norm), norm, tf.linalg.matrix_transpose(e))
 
     shape = tf.stack([batch, num_classes, num_segments])
     remaining = tf.broadcast_to((keep_mask > 0)[:, None, :], shape)
@@ -238,14 +240,16 @@ def winners_out_select_incremental(
         chosen = tf.scatter_nd(picks, tf.reshape(tf.cast(valid, tf.int32), [-1]), [batch * num_classes * num_segments])
         chosen = tf.ensure_shape(tf.reshape(chosen > 0, shape), remaining.shape)
         if csc:
-            e, ep, anchor_total, numerators, _, bound = state
+            e, ep, anchor_total, numerators, _, bound, e_by_segment = state
             top_s = tf.broadcast_to(top[:, None], tf.stack([batch, num_streams, num_classes, take]))
-            taken_e = tf.gather(e, top_s, axis=4, batch_dims=3) * tf.cast(valid, tf.float32)[:, None, :, None, :]
+            taken_e = tf.gather(e_by_segment, top_s, axis=3, batch_dims=3)  # [B, S, Q, take, M]
+            taken_e = taken_e * tf.cast(valid, tf.float32)[:, None, :, :, None]
             taken_h = tf.gather(streams.features, top_s, axis=2, batch_dims=2)  # [B, S, Q, take, D]
-            numerators = numerators - tf.matmul(taken_e, taken_h)
+            numerators = numerators - tf.matmul(taken_e, taken_h, transpose_a=True)
             taken_norms = tf.gather(streams.norms, top_s, axis=2, batch_dims=2)  # [B, S, Q, take]
-            bound = bound + tf.reduce_sum(taken_e * taken_norms[..., None, :], axis=-1)
-            state = (e, ep, anchor_total, numerators, tf.reduce_sum(tf.square(numerators), axis=-1), bound)
+            bound = bound + tf.reduce_sum(taken_e * taken_norms[..., None], axis=-2)
+            squared = tf.square(tf.math.reduce_euclidean_norm(numerators, axis=-1))
+            state = (e, ep, anchor_total, numerators, squared, bound, e_by_segment)
         selection_step = tf.where(chosen, step, selection_step)
         selected_scores = tf.where(chosen, scores, selected_scores)
         remaining = tf.logical_and(remaining, tf.logical_not(chosen))
