@@ -101,13 +101,14 @@ def parse_record_batch(examples, num_segments: int, feature_dim: int) -> RecordB
     # NaN or Inf in a snippet of a video with T >= K reaches its segment's mean (every snippet is in
     # exactly one segment), so checking the [B, K, D] means spares a pass over all the snippets; a
     # video with T < K uses only some snippets, so its (fewer than K) rows are checked directly.
-    finite = tf.reduce_all(tf.math.is_finite(segments), axis=[1, 2])
+    # A sum over D is non-finite when any term is (or the sum overflows): one reading pass.
+    finite = tf.reduce_all(tf.math.is_finite(tf.reduce_sum(segments, axis=2)), axis=1)
     short_rows = tf.gather(lengths, record) < num_segments
     short_finite = tf.reduce_all(tf.math.is_finite(tf.boolean_mask(features, short_rows)), axis=-1)
     short_ok = tf.math.unsorted_segment_min(
         tf.cast(short_finite, tf.int32), tf.boolean_mask(record, short_rows), tf.shape(lengths)[0]
     ) > 0  # records without short rows get the int32 maximum: True
-    message = ": features contain NaN or Inf values (or values whose mean overflows float32)"
+    message = ": features contain NaN or Inf values (or values too large for float32 sums)"
     with tf.control_dependencies([_check(tf.logical_and(finite, short_ok), video_id, message)]):
         segments = tf.identity(segments)
     return RecordBatch(
@@ -130,13 +131,16 @@ def _resample(features, record, starts, lengths, num_segments, feature_dim):
     # (Rows of T < K records get some bucket of their own record, keeping the ids sorted; those
     # segments are replaced below.)
     segment = tf.where(length >= num_segments, ((t + 1) * num_segments - 1) // length, (t * num_segments) // length)
-    sums = tf.math.segment_sum(features, record * num_segments + segment)  # ids sorted: one sequential pass
-    sums = tf.pad(sums, [[0, batch * num_segments - tf.shape(sums, out_type=tf.int64)[0]], [0, 0]])
-    counts = ((k + 1) * lengths[:, None]) // num_segments - (k * lengths[:, None]) // num_segments  # [B, K]
-    means = sums / tf.cast(tf.reshape(tf.maximum(counts, 1), [-1, 1]), tf.float32)
-    # T < K: segment k is snippet floor(k T / K) of its record; only those rows are gathered.
-    short = tf.reshape(tf.broadcast_to(lengths[:, None] < num_segments, tf.shape(counts)), [-1])
-    first = tf.reshape(starts[:, None] + (k * lengths[:, None]) // num_segments, [-1])
-    positions = tf.where(short)
-    segments = tf.tensor_scatter_nd_update(means, positions, tf.gather(features, tf.boolean_mask(first, short)))
+    # Ids sorted: one sequential pass that sums and divides (the library's T >= K rule, segment_mean).
+    means = tf.math.segment_mean(features, record * num_segments + segment)
+    means = tf.pad(means, [[0, batch * num_segments - tf.shape(means, out_type=tf.int64)[0]], [0, 0]])
+    # T < K: segment k is snippet floor(k T / K) of its record; only those rows are gathered, and
+    # only when the batch has such a record (the scatter copies every segment).
+    short = tf.reshape(tf.broadcast_to(lengths[:, None] < num_segments, tf.stack([batch, num_segments])), [-1])
+
+    def with_short_records():
+        first = tf.reshape(starts[:, None] + (k * lengths[:, None]) // num_segments, [-1])
+        return tf.tensor_scatter_nd_update(means, tf.where(short), tf.gather(features, tf.boolean_mask(first, short)))
+
+    segments = tf.cond(tf.reduce_any(short), with_short_records, lambda: means)
     return tf.reshape(segments, [batch, num_segments, feature_dim])
