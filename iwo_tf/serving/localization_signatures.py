@@ -102,7 +102,8 @@ class LocalizationSignatures:
         """
 
         def localize(features):
-            return self.localize_snippets(features, **self._defaults())
+            # The step count as a Python int: fixed in this graph, so the steps are unrolled.
+            return self.localize_snippets(features, **dict(self._defaults(), num_steps=int(self.config.num_steps)))
 
         return localize
 
@@ -198,13 +199,16 @@ class LocalizationSignatures:
         self, segments, *, num_snippets, snippet_stride_sec, snippet_offset_sec, duration, num_steps, top_q, segments_per_step
     ):
         """Runs winners-out localization on `[B, K, D]` segments and names the outputs."""
-        num_steps = input_checks.check_nonnegative_int(num_steps, "num_steps")
         top_q = input_checks.check_nonnegative_int(top_q, "top_q", upper=self.max_top_q)
         segments_per_step = input_checks.check_nonnegative_int(segments_per_step, "segments_per_step")
         # With p >= 1 every step takes at least one remaining segment, so after K steps none is
         # left (and with p = 0 none is ever taken): capping at K changes no result and bounds the
-        # loop a request can ask for.
-        num_steps = tf.minimum(num_steps, self.num_segments)
+        # loop a request can ask for. The export's default count (a Python int ServingConfig
+        # validated) stays a Python int, so its steps are unrolled in the graph.
+        if isinstance(num_steps, int):
+            num_steps = min(num_steps, self.num_segments)
+        else:
+            num_steps = tf.minimum(input_checks.check_nonnegative_int(num_steps, "num_steps"), self.num_segments)
         result = localize_incremental(
             self.model,
             segments,

@@ -31,6 +31,8 @@ _CANCELLATION_RATIO = 1e-2
 # S_m below this fraction of its anchor value: re-anchor before exp() underflows.
 _UNDERFLOW_RATIO = 1e-30
 _MIN_SQUARED_NORM = 1e-24  # as in the attention layer
+# Up to this many steps, a step count known when the graph is built is unrolled.
+_MAX_UNROLLED_STEPS = 20
 
 
 class StackedStreams(NamedTuple):
@@ -255,12 +257,19 @@ def winners_out_select_incremental(
         remaining = tf.logical_and(remaining, tf.logical_not(chosen))
         return step + 1, remaining, selection_step, selected_scores, finite, state
 
-    _, _, selection_step, selected_scores, finite, _ = tf.while_loop(
-        lambda step, *_: step < num_steps,
-        body,
-        (tf.constant(0, tf.int32), remaining, tf.fill(shape, -1), tf.zeros(shape, tf.float32), tf.constant(True), state),
-        parallel_iterations=1,
-    )
+    initial = (tf.constant(0, tf.int32), remaining, tf.fill(shape, -1), tf.zeros(shape, tf.float32), tf.constant(True), state)
+    static_steps = tf.get_static_value(num_steps)
+    if static_steps is not None and int(static_steps) <= _MAX_UNROLLED_STEPS:
+        # A step count fixed when the graph is built (an export's default): the steps unrolled,
+        # without the loop's per-iteration control ops.
+        loop_vars = initial
+        for _ in range(int(static_steps)):
+            loop_vars = body(*loop_vars)
+        _, _, selection_step, selected_scores, finite, _ = loop_vars
+    else:
+        _, _, selection_step, selected_scores, finite, _ = tf.while_loop(
+            lambda step, *_: step < num_steps, body, initial, parallel_iterations=1
+        )
     if check_finite:
         assertion = tf.debugging.Assert(
             finite, ["winners-out: non-finite segment scores (feature values too large for float32?)"]
