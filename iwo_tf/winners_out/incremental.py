@@ -42,7 +42,7 @@ class StackedStreams(NamedTuple):
         features: `[B, S, K, D]` segment features H.
         logits: `[B, S, M, K]` attention logits `W H^T + B` (Eq. 3).
         norms: `[B, S, K]` feature norms `||h_k||` (for the rounding-error bound).
-        class_kernels: `[C, S, M, D]` the `z_m^j` of Eq. 7.
+        class_rows: `[S * M * D, C]` the `z_m^j` of Eq. 7 (rows: stream, module, dimension).
         alpha: `[S, M]`; shifting_bias: `[S, M]` or None.
         dims_mask: `[S, D]` 1 on each stream's own dimensions (beta shifts only those).
         base: `(e [B, S, 1, M, K], S [B, S, 1, M], N [B, S, 1, M, D])` over the initial keep-mask.
@@ -51,7 +51,7 @@ class StackedStreams(NamedTuple):
     features: tf.Tensor
     logits: tf.Tensor
     norms: tf.Tensor
-    class_kernels: tf.Tensor
+    class_rows: tf.Tensor
     alpha: tf.Tensor
     shifting_bias: Optional[tf.Tensor]
     dims_mask: tf.Tensor
@@ -65,6 +65,11 @@ def _tensor(variable):
 def _pad_last(x, width):
     extra = width - int(x.shape[-1])
     return x if extra == 0 else tf.pad(x, [[0, 0]] * (x.shape.rank - 1) + [[0, extra]])
+
+
+def _pad_rows(x, height):
+    extra = height - int(x.shape[0])
+    return x if extra == 0 else tf.pad(x, [[0, extra], [0, 0]])
 
 
 def _exp_sums(logits, remaining, features):
@@ -105,16 +110,13 @@ def prepare_streams(model, features, keep_mask) -> StackedStreams:
     else:
         stacked = tf.stack([_pad_last(x, width) for x in model.split_streams(features)], axis=1)
     # Every stream's logits `W H^T` in one batched product straight into the `[B, S, M, K]` layout.
-    kernels = tf.stack([_pad_last(tf.transpose(_tensor(p.kernel)), width) for p in poolings])  # [S, M, D]
-    logits = tf.matmul(kernels[None], stacked, transpose_b=True)
+    kernels = tf.stack([_pad_rows(_tensor(p.kernel), width) for p in poolings])  # [S, D, M]
+    logits = tf.matmul(kernels[None], stacked, transpose_a=True, transpose_b=True)
     logits = logits + tf.stack([_tensor(p.position_bias) for p in poolings])[None]  # [B, S, M, K]
-    fc_kernel = _tensor(model.classifier_head.kernel)
-    if len(set(dims)) == 1:
-        per_stream = tf.reshape(fc_kernel, [len(dims), num_modules, width, -1])  # rows: stream, module, dim
-    else:
-        per_stream = tf.stack([_pad_last(tf.transpose(z, [0, 2, 1]), width) for z in model.module_class_kernels()])
-        per_stream = tf.transpose(per_stream, [0, 1, 3, 2])
-    class_kernels = tf.transpose(per_stream, [3, 0, 1, 2])  # [C, S, M, D]
+    class_rows = _tensor(model.classifier_head.kernel)  # [S * M * D, C], rows: stream, module, dim
+    if len(set(dims)) > 1:
+        padded = [_pad_last(tf.transpose(z, [2, 0, 1]), width) for z in model.module_class_kernels()]  # [C, M, D]
+        class_rows = tf.transpose(tf.reshape(tf.stack(padded, axis=1), [model.num_classes, -1]))
     base = _exp_sums(logits, (keep_mask > 0)[:, None, :], stacked)
     shifting_bias = None
     if poolings[0].shifting_bias is not None:
@@ -123,7 +125,7 @@ def prepare_streams(model, features, keep_mask) -> StackedStreams:
         features=stacked,
         logits=logits,
         norms=tf.math.reduce_euclidean_norm(stacked, axis=-1),
-        class_kernels=class_kernels,
+        class_rows=class_rows,
         alpha=tf.stack([_tensor(p.alpha) for p in poolings]),
         shifting_bias=shifting_bias,
         dims_mask=tf.constant([[1.0] * d + [0.0] * (width - d) for d in dims], tf.float32),
@@ -177,8 +179,12 @@ def winners_out_select_incremental(
     batch = tf.shape(keep_mask)[0]
     projection = None
     if csc:
-        kernels = tf.gather(streams.class_kernels, class_indices)  # [B, Q, S, M, D]
-        width = int(streams.class_kernels.shape[-1])
+        # The chosen classes' z rows by a one-hot product (exact: one 1 per row), which spares
+        # rearranging every class's kernels as a gather would need.
+        picks = tf.one_hot(tf.reshape(class_indices, [-1]), int(streams.class_rows.shape[-1]))
+        kernels = tf.matmul(picks, streams.class_rows, transpose_b=True)  # [B * Q, S * M * D]
+        width = int(streams.features.shape[-1])
+        kernels = tf.reshape(kernels, [batch, num_classes, num_streams, num_modules, width])
         kernels = tf.reshape(tf.transpose(kernels, [0, 2, 1, 3, 4]), [batch, num_streams, num_classes * num_modules, width])
         projection = tf.matmul(kernels, streams.features, transpose_b=True)  # [B, S, Q * M, K]
         projection = tf.reshape(projection, [batch, num_streams, num_classes, num_modules, num_segments])
