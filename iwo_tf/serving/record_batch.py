@@ -14,6 +14,7 @@ from typing import NamedTuple
 import tensorflow as tf
 
 from iwo_tf.data.schema import FEATURE_SPEC
+from iwo_tf.serving.input_checks import TOO_LARGE
 
 _FLOAT32_BYTES = 4
 
@@ -101,14 +102,14 @@ def parse_record_batch(examples, num_segments: int, feature_dim: int) -> RecordB
     # NaN or Inf in a snippet of a video with T >= K reaches its segment's mean (every snippet is in
     # exactly one segment), so checking the [B, K, D] means spares a pass over all the snippets; a
     # video with T < K uses only some snippets, so its (fewer than K) rows are checked directly.
-    # A sum over D is non-finite when any term is (or the sum overflows): one reading pass.
-    finite = tf.reduce_all(tf.math.is_finite(tf.reduce_sum(segments, axis=2)), axis=1)
+    # A segment's norm is non-finite when any value is, or when the squares overflow: one pass.
+    finite = tf.reduce_all(tf.math.is_finite(tf.math.reduce_euclidean_norm(segments, axis=2)), axis=1)
     short_rows = tf.gather(lengths, record) < num_segments
     short_finite = tf.reduce_all(tf.math.is_finite(tf.boolean_mask(features, short_rows)), axis=-1)
     short_ok = tf.math.unsorted_segment_min(
         tf.cast(short_finite, tf.int32), tf.boolean_mask(record, short_rows), tf.shape(lengths)[0]
     ) > 0  # records without short rows get the int32 maximum: True
-    message = ": features contain NaN or Inf values (or values too large for float32 sums)"
+    message = f": features contain NaN or Inf values {TOO_LARGE}"
     with tf.control_dependencies([_check(tf.logical_and(finite, short_ok), video_id, message)]):
         segments = tf.identity(segments)
     return RecordBatch(

@@ -10,11 +10,12 @@ import tensorflow as tf
 from iwo_tf.evaluation import compute_detection_map
 from iwo_tf.evaluation.results_json import detections_document
 from iwo_tf.training.run_dir import TESTING_MODES
-from iwo_tf.winners_out import detections_to_results, localize
+from iwo_tf.winners_out import detections_to_results, localize_incremental
 
 
 class SplitLocalizer:
-    """Runs `localize` batch by batch over a dataset, one compiled graph per (steps, p).
+    """Runs `localize_incremental` (the computation the export serves) batch by batch over a dataset,
+    one compiled graph per (steps, p).
 
     Args:
         model: the `IWOClassifier`.
@@ -37,7 +38,7 @@ class SplitLocalizer:
         if key not in self._compiled:
 
             def run(batch):
-                out = localize(
+                out = localize_incremental(
                     self.model,
                     batch["features"],
                     num_snippets=batch["num_snippets"],

@@ -8,7 +8,7 @@ import numpy as np
 import tensorflow as tf
 
 from iwo_tf.visualization.class_track import ClassTrack
-from iwo_tf.winners_out import detections_to_results, localize, segment_boundaries_sec
+from iwo_tf.winners_out import detections_to_results, localize_incremental, segment_boundaries_sec
 
 
 @dataclasses.dataclass
@@ -42,10 +42,11 @@ def localize_for_display(
     settings: Mapping,
     ground_truth: Mapping[str, list] | None = None,
 ) -> List[VideoLocalization]:
-    """Runs `iwo_tf.winners_out.localize` on a batch and keeps its selection steps and score curves.
+    """Runs `iwo_tf.winners_out.localize_incremental` on a batch and keeps its selection steps and
+    score curves.
 
-    The detections are the ones `localize` returns, i.e. the ones training wrote to its detections
-    JSON and the export serves (one implementation of inference).
+    The detections are the ones training wrote to its detections JSON and the export serves (one
+    implementation of inference; tests hold it to the reference `localize`).
 
     Args:
         model: an `IWOClassifier`.
@@ -62,7 +63,7 @@ def localize_for_display(
     num_steps = int(settings["num_steps"])
     method = settings.get("score_method", "csc")
     weights = settings.get("stream_weights")
-    out = localize(
+    out = localize_incremental(
         model, features, num_snippets=batch["num_snippets"], snippet_stride_sec=batch["snippet_stride_sec"],
         snippet_offset_sec=batch["snippet_offset_sec"], duration=batch["duration"], num_steps=num_steps,
         top_q=int(settings["top_q"]), segments_per_step=int(settings["segments_per_step"]), method=method,

@@ -40,10 +40,11 @@ def test_bad_timing_of_localize_with_options_is_invalid_argument(served, inputs,
 
 
 @pytest.mark.parametrize("signature", ["localize", "localize_with_options"])
-def test_finite_features_that_overflow_give_an_error_not_nan_scores(served, signature):
-    features = np.full((6, FEATURE_DIM), 3e38, np.float32)
+@pytest.mark.parametrize("magnitude", [3e38, 1e30], ids=["sums-overflow", "squares-overflow"])
+def test_finite_features_that_overflow_are_refused_at_the_input(served, signature, magnitude):
+    features = np.full((6, FEATURE_DIM), magnitude, np.float32)
     features[::2] *= -1
-    with pytest.raises(tf.errors.InvalidArgumentError, match="non-finite"):
+    with pytest.raises(tf.errors.InvalidArgumentError, match="squares overflow float32"):
         served.run(signature, features=features)
 
 
@@ -68,9 +69,10 @@ def test_bad_record_timing_fails_the_request_naming_the_video(served, timing, me
         assert "clip_bad" in str(error.value)
 
 
-def test_record_with_overflowing_features_is_an_error_naming_the_video(served):
-    record = serialize_features("huge", np.full((5, FEATURE_DIM), 3e38, np.float32), snippet_stride_sec=1.0)
-    with pytest.raises(tf.errors.InvalidArgumentError, match="(?s)huge.*too large for float32"):
+@pytest.mark.parametrize("magnitude", [3e38, 1e30], ids=["sums-overflow", "squares-overflow"])
+def test_record_with_overflowing_features_is_an_error_naming_the_video(served, magnitude):
+    record = serialize_features("huge", np.full((5, FEATURE_DIM), magnitude, np.float32), snippet_stride_sec=1.0)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="(?s)huge.*squares overflow float32"):
         served.run("serving_default", examples=np.asarray([record], dtype=object))
 
 
