@@ -345,7 +345,10 @@ def main(argv):
         "setting": {"D": feature_dim, "K": K, "M": M, "C": C, "num_steps": STEPS, "top_q": Q, "segments_per_step": P,
                     "T": FLAGS.num_snippets},
         "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(), "tensorflow": tf.__version__,
-                    "loadavg_1min": os.getloadavg()[0]},
+                    "loadavg_1min": os.getloadavg()[0],
+                    # glibc maps every allocation above 32 MB afresh (page faults on each request of
+                    # batch >= 16 here); these settings change that, so they are part of the figures.
+                    "allocator_env": {k: v for k, v in os.environ.items() if k.startswith("MALLOC_") or k == "LD_PRELOAD"}},
         "throughput_by_batch": throughput,
         "localize_latency_ms_median": latency_ms,
         "yardstick_batch1_ms": 1e3 * yard_one,
