@@ -18,7 +18,9 @@ warm-up pass of each (tracing, page cache), alternating `--repeats` runs of:
 * `train_epoch_device_sums`: the same steps with the three values summed on the device and read once
   per epoch: the difference to `train_epoch` is the share per-step synchronisation costs;
 * `removal`: the winners-out removal pass over every training video (`RemovalPass`);
-* `localization`: winners-out testing (10 steps, Algorithm 2) over the test split (`SplitLocalizer`).
+* `localization`: winners-out testing (10 steps, Algorithm 2) over the test split (`SplitLocalizer`,
+  the incremental path the export serves);
+* `localization_reference`: the same with the reference `iwo_tf.winners_out.localize` (the yardstick).
 
 Reports videos/s (medians), the host-sync share, and peak RSS (ru_maxrss) before and after the
 training epochs. JSON to `--output`, a bar chart beside it (.png).
@@ -116,10 +118,21 @@ def _variants(trainer):
     def localization():
         trainer.localizer.results(test, int(trainer.config.testing.num_steps), trainer.class_names)
 
+    from iwo_tf.training.evaluation_runs import SplitLocalizer
+    from iwo_tf.winners_out import localize
+
+    own = trainer.localizer
+    reference = SplitLocalizer(trainer.model, top_q=own.top_q, segments_per_step=own.segments_per_step,
+                               score_method=own.score_method, stream_weights=own.stream_weights, localize_function=localize)
+
+    def localization_reference():
+        reference.results(test, int(trainer.config.testing.num_steps), trainer.class_names)
+
     videos = {"pipeline": steps * batch, "train_epoch": steps * batch, "train_epoch_device_sums": steps * batch,
-              "removal": len(trainer.train_ids), "localization": len(trainer.test_ids)}
+              "removal": len(trainer.train_ids), "localization": len(trainer.test_ids),
+              "localization_reference": len(trainer.test_ids)}
     functions = {"pipeline": pipeline, "train_epoch": train_epoch, "train_epoch_device_sums": train_epoch_device_sums,
-                 "removal": removal, "localization": localization}
+                 "removal": removal, "localization": localization, "localization_reference": localization_reference}
     return functions, videos, setup_seconds
 
 
