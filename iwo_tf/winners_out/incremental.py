@@ -31,8 +31,6 @@ _CANCELLATION_RATIO = 1e-2
 # S_m below this fraction of its anchor value: re-anchor before exp() underflows.
 _UNDERFLOW_RATIO = 1e-30
 _MIN_SQUARED_NORM = 1e-24  # as in the attention layer
-# Up to this many steps, a step count known when the graph is built is unrolled.
-_MAX_UNROLLED_STEPS = 20
 
 
 class StackedStreams(NamedTuple):
@@ -150,7 +148,7 @@ def video_class_scores_from_sums(model, streams: StackedStreams):
 
 def winners_out_select_incremental(
     model, streams: StackedStreams, class_indices, keep_mask, num_steps, segments_per_step, *, method="csc",
-    stream_weights=None, check_finite=False,
+    stream_weights=None, check_finite=False, unroll_steps=False,
 ):
     """Algorithm 2 for `[B, Q]` (video, class) pairs with incremental steps; the selection of
     `winners_out_select(model.make_segment_scorer(features, class_indices, method, stream_weights), ...)`.
@@ -164,6 +162,9 @@ def winners_out_select_incremental(
         method: `"csc"` or `"attention"`.
         stream_weights: Eq. 10 fusion weights (None: 1 per stream).
         check_finite: fail with InvalidArgument when a remaining segment's score is NaN or Inf.
+        unroll_steps: build the steps one after the other instead of a loop (`num_steps` a Python
+            int): no per-iteration control ops, which pays at batch 1, for a larger graph that
+            takes longer to trace.
 
     Returns:
         `WinnersOutSelection`.
@@ -203,6 +204,7 @@ def winners_out_select_incremental(
     # Every pair starts from its video's keep-mask: the sums computed once per video, repeated.
     state = state_from(*(tf.repeat(t, num_classes, axis=2) for t in streams.base))
     take = tf.minimum(tf.cast(segments_per_step, tf.int32), num_segments)
+    unrolled_steps = int(num_steps) if unroll_steps else 0  # before num_steps becomes a tensor
     num_steps = tf.cast(num_steps, tf.int32)
 
     def sums(state, remaining):
@@ -264,12 +266,9 @@ def winners_out_select_incremental(
         return step + 1, remaining, selection_step, selected_scores, finite, state
 
     initial = (tf.constant(0, tf.int32), remaining, tf.fill(shape, -1), tf.zeros(shape, tf.float32), tf.constant(True), state)
-    static_steps = tf.get_static_value(num_steps)
-    if static_steps is not None and int(static_steps) <= _MAX_UNROLLED_STEPS:
-        # A step count fixed when the graph is built (an export's default): the steps unrolled,
-        # without the loop's per-iteration control ops.
+    if unroll_steps:
         loop_vars = initial
-        for _ in range(int(static_steps)):
+        for _ in range(unrolled_steps):
             loop_vars = body(*loop_vars)
         _, _, selection_step, selected_scores, finite, _ = loop_vars
     else:

@@ -55,11 +55,13 @@ def assert_identical(reference, incremental):
 @pytest.mark.parametrize("stream_dims", [(6, 4), (10,)], ids=["two-streams", "one-stream"])
 @pytest.mark.parametrize("shifting_bias", [False, True], ids=["no-bias", "shifting-bias"])
 @pytest.mark.parametrize("method", ["csc", "attention"])
-def test_incremental_equals_reference(stream_dims, shifting_bias, method):
+@pytest.mark.parametrize("unroll_steps", [False, True], ids=["loop", "unrolled"])
+def test_incremental_equals_reference(stream_dims, shifting_bias, method, unroll_steps):
     model = make_model(stream_dims, shifting_bias)
     features = np.random.default_rng(5).normal(size=(3, K, sum(stream_dims))).astype("float32")
     kwargs = settings(3, stream_dims, method)
-    assert_identical(localize(model, features, **kwargs), localize_incremental(model, features, **kwargs))
+    incremental = localize_incremental(model, features, unroll_steps=unroll_steps, **kwargs)
+    assert_identical(localize(model, features, **kwargs), incremental)
 
 
 def test_incremental_in_graph_with_dynamic_steps_keep_mask_and_active_classes():
