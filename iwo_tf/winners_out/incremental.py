@@ -246,8 +246,8 @@ def winners_out_select_incremental(
         valid = tf.range(take)[None, None, :] < tf.reduce_sum(tf.cast(remaining, tf.int32), axis=-1, keepdims=True)
         # The chosen mask by one scatter of the B x Q x p picks (top-k indices are distinct per row).
         rows = tf.range(batch * num_classes)[:, None] * num_segments
-        picks = tf.reshape(rows + tf.reshape(top, [-1, take]), [-1, 1])
-        chosen = tf.scatter_nd(picks, tf.reshape(tf.cast(valid, tf.int32), [-1]), [batch * num_classes * num_segments])
+        flat_top = tf.reshape(rows + tf.reshape(top, [-1, take]), [-1, 1])
+        chosen = tf.scatter_nd(flat_top, tf.reshape(tf.cast(valid, tf.int32), [-1]), [batch * num_classes * num_segments])
         chosen = tf.ensure_shape(tf.reshape(chosen > 0, shape), remaining.shape)
         if csc:
             e, ep, anchor_total, numerators, _, bound, e_by_segment = state
