@@ -10,11 +10,14 @@ and as many test videos of `--min_snippets..--max_snippets` snippets; then build
 warm-up pass of each (tracing, page cache), alternating `--repeats` runs of:
 
 * `pipeline`: the training input alone (one epoch of batches, no model): the yardstick the step
-  cannot beat. Its per-epoch setup (building the epoch's input, first batch) is timed apart: it
-  runs before the first step in training too, so "is training input-bound" compares the streaming
-  rate after it with the training steps' rate after it (`pipeline_over_training_steps`);
-* `train_epoch`: `WinnersOutTrainer.train_epoch` as the run calls it (each step's three floats read
-  back to Python, a host synchronisation per step);
+  cannot beat. Its per-epoch setup (building the epoch's input, first batch) is timed apart: a run
+  builds it for the next epoch in the background while the current one trains
+  (`iwo_tf.training.epoch_inputs`), so "is training input-bound" compares the streaming rate after
+  the setup with the training epoch's rate (`pipeline_over_training_steps`);
+* `train_epoch`: `WinnersOutTrainer.train_epoch` as the run calls it, over consecutive epochs of one
+  winners-out step (each step's three floats read back to Python, a host synchronisation per step);
+* `train_epoch_foreground`: the same with each epoch's input built when the epoch starts (no
+  background thread: what multi-worker runs do, and what every run did before);
 * `train_epoch_device_sums`: the same steps with the three values summed on the device and read once
   per epoch: the difference to `train_epoch` is the share per-step synchronisation costs;
 * `removal`: the winners-out removal pass over every training video (`RemovalPass`);
@@ -87,6 +90,8 @@ def _timed(function):
 def _variants(trainer):
     import tensorflow as tf
 
+    from iwo_tf.training.epoch_inputs import EpochInputs, epoch_seed
+
     steps, batch = trainer.steps_per_epoch, trainer.global_batch
     counter = iter(range(10**9))
 
@@ -100,15 +105,34 @@ def _variants(trainer):
         for _ in range(steps - 1):
             tf.nest.map_structure(lambda x: x, next(iterator))
 
+    # The two training variants take turns over consecutive epochs of one winners-out step, as a run
+    # trains them: each starts from the input the previous one prepared and prepares the next. The
+    # wait at the end keeps a background build that outlasts the steps inside the epoch timed.
+    epochs = iter(range(10**9))
+
     def train_epoch():
-        trainer.train_epoch(0, 0)
+        trainer.train_epoch(0, next(epochs))
+        trainer.epoch_inputs.wait()
+
+    foreground = EpochInputs(trainer.dataset_for_epoch, background=False)
+    foreground_epochs = iter(range(10**9))
+
+    def train_epoch_foreground():  # its own epochs (of step 2), so the other two keep their sequence
+        background, trainer.epoch_inputs = trainer.epoch_inputs, foreground
+        try:
+            trainer.train_epoch(1, next(foreground_epochs))
+        finally:
+            trainer.epoch_inputs = background
 
     def train_epoch_device_sums():
-        iterator = iter(trainer.dataset_for_epoch(next(counter)))
+        epoch = next(epochs)
+        iterator = trainer.epoch_inputs.iterator(epoch_seed(trainer.config, 0, epoch))
+        trainer.epoch_inputs.prepare(epoch_seed(trainer.config, 0, epoch + 1))
         totals = [tf.constant(0.0), tf.constant(0.0), tf.constant(0.0)]
         for _ in range(steps):
             totals = [t + x for t, x in zip(totals, trainer.train_step(iterator))]
         [float(t) for t in totals]
+        trainer.epoch_inputs.wait()
 
     def removal():
         trainer.remove_winners()
@@ -128,10 +152,12 @@ def _variants(trainer):
     def localization_reference():
         reference.results(test, int(trainer.config.testing.num_steps), trainer.class_names)
 
-    videos = {"pipeline": steps * batch, "train_epoch": steps * batch, "train_epoch_device_sums": steps * batch,
+    videos = {"pipeline": steps * batch, "train_epoch": steps * batch, "train_epoch_foreground": steps * batch,
+              "train_epoch_device_sums": steps * batch,
               "removal": len(trainer.train_ids), "localization": len(trainer.test_ids),
               "localization_reference": len(trainer.test_ids)}
-    functions = {"pipeline": pipeline, "train_epoch": train_epoch, "train_epoch_device_sums": train_epoch_device_sums,
+    functions = {"pipeline": pipeline, "train_epoch": train_epoch, "train_epoch_foreground": train_epoch_foreground,
+                 "train_epoch_device_sums": train_epoch_device_sums,
                  "removal": removal, "localization": localization, "localization_reference": localization_reference}
     return functions, videos, setup_seconds
 
@@ -203,12 +229,12 @@ def main(argv):
         "seconds": seconds,
         "videos_per_second": {name: videos[name] / median[name] for name in functions},
         "host_sync_share": (median["train_epoch"] - median["train_epoch_device_sums"]) / median["train_epoch"],
-        # Each epoch builds its input (new order, current keep-masks) before its first batch; that
-        # setup runs before any step, in the pipeline's epoch and the training epoch alike. Once
-        # built, the pipeline streams the remaining batches while the steps run:
+        # Each epoch's input (new order, current keep-masks) is built before its first batch. The
+        # pipeline variant pays that setup before streaming; a run builds the next epoch's input in
+        # the background while the current epoch trains, so the training epoch does not:
         "pipeline_epoch_setup_seconds": setup,
         "pipeline_streaming_videos_per_second": after_first / (median["pipeline"] - setup),
-        "training_steps_videos_per_second": after_first / (median["train_epoch"] - setup),
+        "training_steps_videos_per_second": videos["train_epoch"] / median["train_epoch"],
         "rss_mib": {"process_start": rss_start, "after_warmup": rss_after_warmup, "peak_after_warmup": peak_after_warmup,
                     "peak_after_timed_epochs": _peak_rss_mib(), "now": _rss_mib()},
     }

@@ -23,6 +23,7 @@ from iwo_tf.training.checkpointing import RunCheckpoint, broadcast_run_state
 from iwo_tf.training.convergence_guard import guard_from_config, report
 from iwo_tf.training.csc_figures import curve_video_ids, write_csc_figures
 from iwo_tf.training.datasets import evaluation_dataset, training_dataset
+from iwo_tf.training.epoch_inputs import EpochInputs, epoch_seed
 from iwo_tf.training.evaluation_runs import (
     SplitLocalizer,
     evaluate_test_split,
@@ -106,6 +107,8 @@ class WinnersOutTrainer:
         self.state = RunCheckpoint(self.model, self.optimizer, self.run_dir.checkpoints_dir)
         self.mask_store = MaskStore(self.run_dir.masks_dir, video_ids=self.train_ids, num_segments=self.num_segments)
         self.mask_table = MaskTable(self.train_ids, self.num_segments)
+        single = strategy.num_replicas_in_sync == 1 and not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+        self.epoch_inputs = EpochInputs(self.dataset_for_epoch, background=single)  # next epoch built in the background
         self.localizer = SplitLocalizer(
             self.model, top_q=config.testing.top_q, segments_per_step=config.testing.segments_per_step,
             score_method=config.winners_out.score_method, stream_weights=config.winners_out.stream_weights,
@@ -151,7 +154,9 @@ class WinnersOutTrainer:
         train_steps, epochs = int(config.winners_out.train_steps), int(config.winners_out.epochs_per_step)
         learning_rate = learning_rate_for(config.optimizer, wo_step, epoch, epochs)
         self.optimizer.learning_rate.assign(learning_rate)
-        iterator = iter(self.dataset_for_epoch(int(config.seed) * 100_003 + wo_step * 1_009 + epoch))
+        iterator = self.epoch_inputs.iterator(epoch_seed(config, wo_step, epoch))
+        if epoch + 1 < epochs:  # the same keep-masks: the next epoch's input is built during this one
+            self.epoch_inputs.prepare(epoch_seed(config, wo_step, epoch + 1))
         # A Keras progress bar on a terminal; off a terminal one plain line when the epoch ends.
         progbar = self.output.epoch_started(wo_step + 1, train_steps, epoch + 1, epochs, self.steps_per_epoch)
         totals = np.zeros(3)
