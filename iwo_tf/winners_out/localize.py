@@ -113,14 +113,33 @@ def localize(
     if keep_mask is None:
         keep_mask = tf.ones(tf.shape(features)[:2], tf.float32)
     video_scores = model.video_class_scores(features, keep_mask)
-    top_q = min(int(top_q), model.num_classes)
+    class_indices, class_valid = top_classes(video_scores, top_q, num_active_classes)
+    scorer = model.make_segment_scorer(features, class_indices, method=method, stream_weights=stream_weights)
+    selection = winners_out_select(scorer, keep_mask, int(class_indices.shape[1]), num_steps, segments_per_step)
+    return localization_from_selection(
+        model, video_scores, class_indices, class_valid, selection,
+        num_snippets=num_snippets, snippet_stride_sec=snippet_stride_sec, snippet_offset_sec=snippet_offset_sec,
+        duration=duration,
+    )
+
+
+def top_classes(video_scores, top_q, num_active_classes=None):
+    """The q best classes of each video `[B, q]` (q = min(top_q, C), static) and which of them produce
+    detections (`[B, q]` bool: the first `num_active_classes`, all when None)."""
+    top_q = min(int(top_q), int(video_scores.shape[-1]))
     class_indices = tf.math.top_k(video_scores, k=top_q, sorted=True).indices
     class_valid = tf.ones(tf.shape(class_indices), tf.bool)
     if num_active_classes is not None:
         class_valid = tf.range(top_q)[None, :] < tf.cast(num_active_classes, tf.int32)
         class_valid = tf.broadcast_to(class_valid, tf.shape(class_indices))
-    scorer = model.make_segment_scorer(features, class_indices, method=method, stream_weights=stream_weights)
-    selection = winners_out_select(scorer, keep_mask, top_q, num_steps, segments_per_step)
+    return class_indices, class_valid
+
+
+def localization_from_selection(
+    model, video_scores, class_indices, class_valid, selection, *, num_snippets, snippet_stride_sec,
+    snippet_offset_sec, duration,
+) -> Localization:
+    """Eq. 11 and the conversion to seconds after Algorithm 2: the `Localization` of a selection."""
     proposals = proposals_from_selection(selection.selected, selection.scores)
     boundaries = segment_boundaries_sec(
         num_snippets, model.num_segments, snippet_stride_sec, snippet_offset_sec, duration

@@ -14,8 +14,7 @@ from iwo_tf.winners_out.incremental import (
     video_class_scores_from_sums,
     winners_out_select_incremental,
 )
-from iwo_tf.winners_out.localize import Localization, flatten_detections, localize
-from iwo_tf.winners_out.proposals import proposals_from_selection, proposals_to_seconds, segment_boundaries_sec
+from iwo_tf.winners_out.localize import Localization, localization_from_selection, localize, top_classes
 
 
 def localize_incremental(
@@ -69,20 +68,14 @@ def localize_incremental(
         )
         with tf.control_dependencies([assertion]):
             video_scores = tf.identity(video_scores)
-    top_q = min(int(top_q), model.num_classes)
-    class_indices = tf.math.top_k(video_scores, k=top_q, sorted=True).indices
-    class_valid = tf.ones(tf.shape(class_indices), tf.bool)
-    if num_active_classes is not None:
-        class_valid = tf.broadcast_to(
-            tf.range(top_q)[None, :] < tf.cast(num_active_classes, tf.int32), tf.shape(class_indices)
-        )
+    class_indices, class_valid = top_classes(video_scores, top_q, num_active_classes)
     selection = winners_out_select_incremental(
         model, streams, class_indices, keep_mask, num_steps, segments_per_step,
         method=method, stream_weights=stream_weights, check_finite=check_finite,
         unroll_steps=unroll_steps,
     )
-    proposals = proposals_from_selection(selection.selected, selection.scores)
-    boundaries = segment_boundaries_sec(num_snippets, model.num_segments, snippet_stride_sec, snippet_offset_sec, duration)
-    start_sec, end_sec = proposals_to_seconds(proposals, boundaries)
-    detections = flatten_detections(class_indices, class_valid, proposals, start_sec, end_sec)
-    return Localization(video_scores, class_indices, class_valid, selection, proposals, detections)
+    return localization_from_selection(
+        model, video_scores, class_indices, class_valid, selection,
+        num_snippets=num_snippets, snippet_stride_sec=snippet_stride_sec, snippet_offset_sec=snippet_offset_sec,
+        duration=duration,
+    )
