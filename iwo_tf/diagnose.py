@@ -20,16 +20,15 @@ import math
 import os
 from typing import Dict, Optional, Sequence
 
-import keras
 import numpy as np
 from absl import app, flags
 
-import iwo_tf.model  # noqa: F401 - registers the model's classes for loading model.keras
 from iwo_tf.data.dataset_info import dataset_problem, load_dataset_info
 from iwo_tf.data.pipeline import make_dataset
 from iwo_tf.data.synthetic import load_snippet_parts
 from iwo_tf.errors import UserInputError, exit_on_user_error
-from iwo_tf.io import read_json, write_json_atomic
+from iwo_tf.io import write_json_atomic
+from iwo_tf.training.finished_run import FinishedRun
 
 PART_KEYS = ("background", "weak", "strong")  # index = part label (feature_model.BACKGROUND/WEAK/STRONG)
 DIAGNOSIS_JSON = "attention_diagnosis.json"
@@ -161,20 +160,15 @@ def diagnose_run(workdir: str, subset: str = "test", max_videos: int = 0, batch_
     Raises:
         UserInputError: the run or its data cannot be found.
     """
-    config_path = os.path.join(workdir, "run_config.json")
-    model_path = os.path.join(workdir, "model.keras")
-    for path in (config_path, model_path):
-        if not os.path.exists(path):
-            raise UserInputError(f"{path}: not found (is {workdir} a finished training run?)")
-    run_config = read_json(config_path)
-    data_dir = run_config.get("data_dir") or run_config.get("config", {}).get("data_dir", "")
+    run = FinishedRun(workdir)
+    data_dir = run.data_dir
     problem = dataset_problem(data_dir)
     if problem is not None:
-        raise UserInputError(f"{config_path}: its data_dir {data_dir} is not usable ({problem})")
+        raise UserInputError(f"{run.config_path}: its data_dir {data_dir} is not usable ({problem})")
     info = load_dataset_info(data_dir)
     if subset not in info.subsets:
         raise UserInputError(f"{data_dir}: no '{subset}' subset (has {', '.join(sorted(info.subsets))})")
-    model = keras.models.load_model(model_path)
+    model = run.load_model()
     num_segments = int(model.num_segments)
     dataset = make_dataset(info.files(subset), num_segments=num_segments, num_classes=info.num_classes, training=False, batch_size=batch_size)
     parts = load_snippet_parts(data_dir)

@@ -6,15 +6,9 @@ run config kept as provenance has absolute paths reduced to their last component
 """
 from __future__ import annotations
 
-import os
 import re
 from typing import Any, Optional
 
-import keras
-
-import iwo_tf.model  # noqa: F401  (registers the custom classes before loading)
-from iwo_tf.errors import UserInputError
-from iwo_tf.io import read_json
 from iwo_tf.serving.saved_model_export import DEFAULT_SERVING_BASE_PATH, export_saved_model
 from iwo_tf.serving.serving_config import ServingConfig
 
@@ -65,19 +59,12 @@ def export_run(
     Returns:
         The new version directory.
     """
-    config_path = os.path.join(workdir, "run_config.json")
-    model_path = os.path.join(workdir, "model.keras")
-    for path in (config_path, model_path):
-        if not os.path.isfile(path):
-            raise UserInputError(f"{path} not found: --workdir must be a finished training run")
-    run_config = read_json(config_path)
-    if not isinstance(run_config, dict):
-        raise UserInputError(f"{config_path}: expected a JSON object")
-    # `serving` is the run's ServingConfig; runs written before it existed carry `localization` only.
-    settings = run_config.get("serving") or run_config.get("localization")
-    serving_config = ServingConfig.from_mapping(settings, **overrides)
-    model = keras.models.load_model(model_path)
-    class_names = run_config.get("class_names") or [str(i) for i in range(model.num_classes)]
+    from iwo_tf.training.finished_run import FinishedRun  # here: the training package imports serving
+
+    run = FinishedRun(workdir)
+    serving_config = ServingConfig.from_mapping(run.serving_settings, **overrides)
+    model = run.load_model()
+    class_names = run.class_names(model.num_classes)
     return export_saved_model(
         model,
         class_names=class_names,
@@ -86,5 +73,5 @@ def export_run(
         serving_config=serving_config,
         serving_base_path=serving_base_path,
         version=version,
-        extra_metadata={"run_config": portable_provenance(run_config)},
+        extra_metadata={"run_config": portable_provenance(run.run_config)},
     )

@@ -13,7 +13,8 @@ Everything a run writes lives under its workdir; this module is the one place th
     model.keras         the final model (the last winners-out step: no selection on test data)
     run.lock            held (flock) by the run using the workdir; holds its pid
 
-Serving (`iwo_tf.serving.training_run_export`) reads `run_config.json` and `model.keras`.
+The tools that use a finished run (export, diagnose, visualize) read `run_config.json` and
+`model.keras` through `iwo_tf.training.finished_run`, which also writes `model.keras`.
 """
 from __future__ import annotations
 

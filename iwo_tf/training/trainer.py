@@ -24,6 +24,7 @@ from iwo_tf.training.convergence_guard import guard_from_config, report
 from iwo_tf.training.csc_figures import curve_video_ids, write_csc_figures
 from iwo_tf.training.datasets import evaluation_dataset, training_dataset
 from iwo_tf.training.epoch_inputs import EpochInputs, epoch_seed
+from iwo_tf.training.finished_run import save_final_model
 from iwo_tf.training.evaluation_runs import (
     SplitLocalizer,
     evaluate_test_split,
@@ -293,7 +294,7 @@ class WinnersOutTrainer:
                     if os.path.exists(self.run_dir.metrics_path(step, mode))}
         per_step_metrics = {step: m for step, m in per_step_metrics.items() if m}
         with self.output.stage("results", "model.keras and results.json"):
-            self.model.save(self.run_dir.model_path)
+            save_final_model(self.model, self.run_dir.model_path)
             summary = results_summary(per_step_metrics, self.config, final_step, seconds)
             self.train_writer.flush()
             self.test_writer.flush()

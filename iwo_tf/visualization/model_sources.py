@@ -31,18 +31,13 @@ def load_run(workdir: str, data_dir: str | None = None):
     Returns:
         `(model, class_names, settings, data_dir)`; settings are the run's winners-out testing settings.
     """
-    import keras
+    from iwo_tf.training.finished_run import FinishedRun
 
-    import iwo_tf.model  # noqa: F401  (registers the custom classes before loading)
-
-    run_config = _read_json(os.path.join(workdir, "run_config.json"))
-    model_path = os.path.join(workdir, "model.keras")
-    if not os.path.isfile(model_path):
-        raise UserInputError(f"{model_path}: not found (the run has not finished; the final model is written last)")
-    model = keras.saving.load_model(model_path)
-    localization = run_config.get("localization", {})
+    run = FinishedRun(workdir)
+    model = run.load_model()
+    localization = run.localization_settings
     settings = {key: localization[key] for key in _SETTING_KEYS if key in localization}
-    return model, list(run_config["class_names"]), settings, data_dir or run_config["data_dir"]
+    return model, run.class_names(model.num_classes), settings, data_dir or run.data_dir
 
 
 def load_saved_model(path: str):
