@@ -351,7 +351,8 @@ def main(argv):
                     "loadavg_1min": os.getloadavg()[0],
                     # glibc maps every allocation above 32 MB afresh (page faults on each request of
                     # batch >= 16 here); these settings change that, so they are part of the figures.
-                    "allocator_env": {k: v for k, v in os.environ.items() if k.startswith("MALLOC_") or k == "LD_PRELOAD"}},
+                    "allocator_env": {k: v for k, v in os.environ.items()
+                                          if k.startswith(("MALLOC_", "TF_CPU_")) or k == "LD_PRELOAD"}},
         "throughput_by_batch": throughput,
         "localize_latency_ms_median": latency_ms,
         "yardstick_batch1_ms": 1e3 * yard_one,
