@@ -18,7 +18,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from iwo_tf.ablation.variant import Variant
 from iwo_tf.errors import UserInputError
-from iwo_tf.io import read_json, write_json_atomic
+from iwo_tf.io import open_for_append, read_json, write_json_atomic
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TRAIN_PY = os.path.join(REPO, "train.py")
@@ -118,7 +118,7 @@ class VariantRunner:
         began = time.monotonic()
         env = dict(os.environ)
         env["PYTHONPATH"] = REPO + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-        with open(log_path, "ab") as log_file:
+        with open_for_append(log_path) as log_file:
             code = subprocess.call(self.command(directory, variant), stdout=log_file, stderr=subprocess.STDOUT,
                                    env=env, cwd=os.getcwd())
         if code != 0 or not os.path.exists(results_path):

@@ -1,4 +1,5 @@
 """File I/O every part of the project shares: atomic writes, safe names, locks."""
+from iwo_tf.io.append_files import open_for_append
 from iwo_tf.io.atomic_files import (
     is_url,
     makedirs,
@@ -12,6 +13,7 @@ from iwo_tf.io.safe_names import safe_file_component
 __all__ = [
     "is_url",
     "makedirs",
+    "open_for_append",
     "read_json",
     "safe_file_component",
     "write_bytes_atomic",
