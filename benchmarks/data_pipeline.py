@@ -17,7 +17,6 @@ It prints and saves microseconds per record of each and their ratio. Targets (is
 cost flat in n, and at 8,000 records within 3x the sequential pass. Every pipeline runs with the
 project's `input_options()` (no autotuning, a private thread pool).
 """
-import json
 import os
 import platform
 import statistics

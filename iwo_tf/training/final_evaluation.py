@@ -12,7 +12,6 @@ import ml_collections
 import tensorflow as tf
 
 from iwo_tf.errors import UserInputError
-from iwo_tf.io import read_json
 from iwo_tf.training.evaluation_runs import format_map_table, results_summary
 from iwo_tf.training.run_dir import RunDir
 

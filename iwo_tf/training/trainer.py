@@ -24,7 +24,6 @@ from iwo_tf.training.convergence_guard import guard_from_config, report
 from iwo_tf.training.csc_figures import curve_video_ids, write_csc_figures
 from iwo_tf.training.datasets import evaluation_dataset, training_dataset
 from iwo_tf.training.epoch_inputs import EpochInputs, epoch_seed
-from iwo_tf.training.finished_run import save_final_model
 from iwo_tf.training.evaluation_runs import (
     SplitLocalizer,
     evaluate_test_split,
@@ -33,6 +32,7 @@ from iwo_tf.training.evaluation_runs import (
     results_summary,
     testing_settings,
 )
+from iwo_tf.training.finished_run import save_final_model
 from iwo_tf.training.model_factory import OPTIMIZERS, build_model, build_optimizer
 from iwo_tf.training.removal import RemovalPass
 from iwo_tf.training.run_dir import RunDir, run_config_document

@@ -101,7 +101,6 @@ def prepare_streams(model, features, keep_mask) -> StackedStreams:
     dims = model.stream_dims
     width = max(dims)
     poolings = model.stream_poolings
-    num_modules = int(model.num_modules)
     if len(set(dims)) == 1:
         shape = tf.shape(features)
         stacked = tf.transpose(tf.reshape(features, [shape[0], shape[1], len(dims), width]), [0, 2, 1, 3])

@@ -1,6 +1,5 @@
 """Timing and values checked in-graph (TF1 Session loader, as TF Serving runs them), and the offline
 tool's refusals: never a silently wrong detection, never NaN or Infinity in a result."""
-import json
 import os
 import subprocess
 import sys

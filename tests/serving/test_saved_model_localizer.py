@@ -9,7 +9,7 @@ import pytest
 import tensorflow as tf
 
 from iwo_tf.serving import SavedModelLocalizer, serialize_features, write_results_json
-from tests.serving.conftest import CLASS_NAMES, FEATURE_DIM, STRIDE
+from tests.serving.conftest import CLASS_NAMES, STRIDE
 from tests.serving.test_signatures import features_of
 
 

@@ -1,5 +1,4 @@
 """`python -m iwo_tf.ablations`: the plan of runs, the tables, and a small study end to end (resumable)."""
-import os
 import subprocess
 import sys
 
