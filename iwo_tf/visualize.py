@@ -74,7 +74,7 @@ def _from_saved_model():
     stride = _STRIDE.value if _STRIDE.value is not None else float(metadata["serving"]["snippet_stride_sec"])
     batches, wanted = [], []
     for path in _FEATURES.value:
-        video_id, batch = npy_video_batch(path, num_segments=model.num_segments, feature_dim=model.feature_dim,
+        video_id, batch = npy_video_batch(path, num_segments=model.num_segments, stream_dims=model.stream_dims,
                                           snippet_stride_sec=stride, duration=_DURATION.value)
         batches.append(batch)
         wanted.append(video_id)

@@ -142,7 +142,10 @@ def load_npy(path: str, *, allow_objects: bool = False) -> np.ndarray:
         shape, _, dtype = _read_header(f, path)
         if not dtype.hasobject:
             f.seek(start)
-            return np.load(f, allow_pickle=False)
+            try:
+                return np.load(f, allow_pickle=False)
+            except (ValueError, EOFError) as error:  # e.g. a body shorter than its header says
+                raise UnsafeNpyError(path, f"not a readable .npy array: {error}") from error
         if not allow_objects:
             raise UnsafeNpyError(path, f"refused: an object array (dtype {dtype}) where plain numbers are expected")
         try:

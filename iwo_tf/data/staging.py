@@ -23,7 +23,7 @@ from typing import List, Sequence
 
 from iwo_tf.data.dataset_format import DATASET_JSON, FORMAT_NAME
 from iwo_tf.errors import UserInputError
-from iwo_tf.io import write_json_atomic
+from iwo_tf.io import makedirs, write_json_atomic
 
 _OWNER_SUFFIX = ".owner"
 
@@ -168,7 +168,7 @@ class StagingDirectory:
         self.output_dir = os.path.abspath(output_dir)
         self.overwrite = overwrite
         parent, name = os.path.split(self.output_dir)
-        os.makedirs(parent, exist_ok=True)
+        makedirs(parent)
         self.path = os.path.join(parent, f".{name}.incomplete-{uuid.uuid4().hex[:12]}")
         self._owner = self.path + _OWNER_SUFFIX
         write_json_atomic(self._owner, {"pid": os.getpid(), "host": socket.gethostname()})

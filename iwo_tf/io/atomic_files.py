@@ -18,6 +18,8 @@ from typing import Any, Optional
 
 import tensorflow as tf
 
+from iwo_tf.errors import UserInputError
+
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
 
@@ -33,11 +35,21 @@ def _umask() -> int:
 
 
 def makedirs(path: str) -> None:
-    """Creates a directory and its parents (local or URL); no error when it exists."""
+    """Creates a directory and its parents (local or URL); no error when it exists.
+
+    Raises:
+        UserInputError: a local path that cannot be a directory (a file in the way, no permission),
+            in one line naming it.
+    """
     if is_url(path):
         tf.io.gfile.makedirs(path)
-    else:
+        return
+    try:
         os.makedirs(path, exist_ok=True)
+    except OSError as error:
+        problem = "exists and is not a directory" if isinstance(error, FileExistsError) else error.strerror
+        where = f" ({error.filename})" if error.filename and os.path.abspath(error.filename) != os.path.abspath(path) else ""
+        raise UserInputError(f"{path}: cannot create this directory: {problem}{where}") from None
 
 
 def write_bytes_atomic(path: str, data: bytes) -> str:
@@ -56,7 +68,7 @@ def write_bytes_atomic(path: str, data: bytes) -> str:
                 tf.io.gfile.remove(temporary)
             raise
         return path
-    os.makedirs(directory, exist_ok=True)
+    makedirs(directory)
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
     fd = os.open(temporary, flags, 0o666 & ~_umask())
     try:

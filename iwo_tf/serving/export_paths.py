@@ -18,6 +18,7 @@ from typing import List, Tuple
 from absl import logging
 
 from iwo_tf.errors import UserInputError
+from iwo_tf.io import makedirs
 
 TMP_PREFIX = ".tmp-"
 _MODEL_NAME = re.compile(r"^[A-Za-z0-9._-]+$")
@@ -54,14 +55,14 @@ def model_dir_inside(export_base: str, model_name: str) -> str:
             (e.g. a symlink placed there).
     """
     validate_model_name(model_name)
-    os.makedirs(export_base, exist_ok=True)
+    makedirs(export_base)
     base = os.path.realpath(export_base)
     model_dir = os.path.join(export_base, model_name)
     if os.path.islink(model_dir):
         raise UserInputError(
             f"{model_dir} is a symbolic link (to {os.readlink(model_dir)}); refusing to export through it"
         )
-    os.makedirs(model_dir, exist_ok=True)
+    makedirs(model_dir)
     if not _inside(os.path.realpath(model_dir), base):
         raise UserInputError(f"{model_dir} resolves outside the export base {base}; refusing to export there")
     return model_dir

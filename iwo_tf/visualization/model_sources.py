@@ -5,7 +5,6 @@ import json
 import os
 from typing import Iterator, List, Mapping, Sequence, Tuple
 
-import numpy as np
 import tensorflow as tf
 
 from iwo_tf.errors import UserInputError
@@ -93,23 +92,22 @@ def subset_video_ids(ground_truth: Mapping, subset: str, path: str) -> List[str]
     return ids
 
 
-def npy_video_batch(path: str, *, num_segments: int, feature_dim: int, snippet_stride_sec: float,
+def npy_video_batch(path: str, *, num_segments: int, stream_dims: Sequence[int], snippet_stride_sec: float,
                     duration: float) -> Tuple[str, dict]:
-    """One `.npy` feature file `[T, D]` as a batch of one video (the video id is the file name stem)."""
-    from iwo_tf.data.pipeline import resample_to_segments
+    """One `.npy` feature file `[T, D]` as a batch of one video (the video id is the file name stem).
 
+    The file is read and checked as the converter reads and checks features (`load_npy`, never
+    unpickling; `check_features`: real numbers, `[T, D]` with D the streams' sum, T >= 1, finite).
+    """
+    from iwo_tf.data.pipeline import resample_to_segments
+    from iwo_tf.data.safe_npy import load_npy
+    from iwo_tf.data.validation import check_features
+
+    video_id = os.path.splitext(os.path.basename(path))[0]
     if not os.path.isfile(path):
         raise UserInputError(f"{path}: not found")
-    try:
-        features = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as error:
-        raise UserInputError(f"{path}: not a numpy .npy array ({error})") from None
-    if features.ndim != 2 or features.shape[0] < 1 or features.shape[1] != feature_dim:
-        raise UserInputError(f"{path}: features of shape {features.shape}; expected [snippets, {feature_dim}]")
-    if not np.all(np.isfinite(features)):
-        raise UserInputError(f"{path}: features contain NaN or infinite values")
-    video_id = os.path.splitext(os.path.basename(path))[0]
-    segments = resample_to_segments(features.astype(np.float32), num_segments, training=False)
+    features = check_features(load_npy(path), video_id=video_id, path=path, stream_dims=stream_dims)
+    segments = resample_to_segments(features, num_segments, training=False)
     return video_id, {
         "features": segments[None],
         "video_id": tf.constant([video_id]),

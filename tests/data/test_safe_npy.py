@@ -114,3 +114,18 @@ def test_plain_arrays_round_trip(tmp_path):
     (tmp_path / "bad.npy").write_bytes(b"not an npy")
     with pytest.raises(UnsafeNpyError, match="not a valid .npy"):
         load_npy(str(tmp_path / "bad.npy"))
+
+
+@pytest.mark.parametrize("content", [b"", b"\x93NUMPY"])
+def test_empty_and_headless_files_are_refused_in_one_line(tmp_path, content):
+    (tmp_path / "x.npy").write_bytes(content)
+    with pytest.raises(UnsafeNpyError, match=r"x.npy: not a valid .npy file"):
+        load_npy(str(tmp_path / "x.npy"))
+
+
+def test_a_body_shorter_than_its_header_says_is_refused_in_one_line(tmp_path):
+    np.save(tmp_path / "x.npy", np.zeros((50, 4), np.float32))
+    data = (tmp_path / "x.npy").read_bytes()
+    (tmp_path / "x.npy").write_bytes(data[: len(data) - 100])
+    with pytest.raises(UnsafeNpyError, match=r"x.npy: not a readable .npy array"):
+        load_npy(str(tmp_path / "x.npy"))

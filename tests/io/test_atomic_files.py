@@ -45,3 +45,17 @@ def test_safe_file_component_stays_in_its_directory(name):
     if name == "ok_name-1.2":
         assert safe == name
     assert safe_file_component("a/b") != safe_file_component("a_b")
+
+
+def test_a_file_in_the_way_of_a_directory_is_one_line_naming_it(tmp_path):
+    from iwo_tf.errors import UserInputError
+    from iwo_tf.io import makedirs
+
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(UserInputError, match=r"afile: cannot create this directory: exists and is not a directory"):
+        makedirs(str(tmp_path / "afile"))
+    with pytest.raises(UserInputError, match=r"afile/sub: cannot create this directory: Not a directory"):
+        makedirs(str(tmp_path / "afile" / "sub"))
+    with pytest.raises(UserInputError, match=r"afile: cannot create this directory"):
+        write_json_atomic(str(tmp_path / "afile" / "out.json"), {})
+    assert (tmp_path / "afile").read_text() == "x"

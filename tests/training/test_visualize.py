@@ -89,5 +89,25 @@ def test_user_errors_are_one_line_and_write_nothing(trained_run, tmp_path):
     bad = tmp_path / "bad.npy"
     np.save(bad, np.zeros((10, 7), np.float32))
     result = _visualize(f"--saved_model={trained_run}/export/iwo", f"--features={bad}", f"--output={output}")
-    assert result.returncode == 2 and f"{bad}: features of shape (10, 7); expected [snippets, 32]" in result.stderr
+    assert result.returncode == 2 and f"{bad}: video 'bad': features have D=7, expected 32" in result.stderr
     assert not output.exists()
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda p: p.write_bytes(b""), "not a valid .npy file"),
+    (lambda p: p.write_text("1,2,3\n"), "not a valid .npy file"),
+    (lambda p: np.save(p, np.zeros((4, 32), np.complex64)), "features have dtype complex64"),
+    (lambda p: np.save(p, np.array([["a"] * 32] * 4)), "features have dtype <U1"),
+    (lambda p: np.save(p, np.array([[1.0] * 32, [np.nan] * 32], np.float32)), "hold NaN or Inf"),
+    (lambda p: np.save(p, np.zeros((0, 32), np.float32)), "zero snippets"),
+    (lambda p: np.save(p, np.array([None] * 4, dtype=object)), "refused: an object array"),
+])
+def test_feature_files_are_checked_as_the_converter_checks_them(tmp_path, make, message):
+    from iwo_tf.errors import UserInputError
+    from iwo_tf.visualization.model_sources import npy_video_batch
+
+    path = tmp_path / "video.npy"
+    make(path)
+    with pytest.raises(UserInputError, match=message) as raised:
+        npy_video_batch(str(path), num_segments=8, stream_dims=(16, 16), snippet_stride_sec=1.0, duration=0.0)
+    assert str(raised.value).startswith(str(path)) and "\n" not in str(raised.value)
