@@ -7,10 +7,14 @@ import os
 from typing import Optional
 
 from iwo_tf.data.dataset_writer import CLASSES_TXT, DATASET_JSON, FORMAT_NAME, GROUND_TRUTH_JSON
+from iwo_tf.errors import UserInputError
 
 
-class DatasetNotReadyError(FileNotFoundError):
-    """The directory is missing, incomplete (conversion unfinished) or damaged (a truncated shard)."""
+class DatasetNotReadyError(UserInputError, FileNotFoundError):
+    """The directory is missing, incomplete (conversion unfinished) or damaged (a truncated shard).
+
+    A user error (command-line tools print it as one line) that `except FileNotFoundError` also catches.
+    """
 
 
 @dataclasses.dataclass(frozen=True)

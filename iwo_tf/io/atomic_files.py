@@ -69,6 +69,8 @@ def write_bytes_atomic(path: str, data: bytes) -> str:
             raise
         return path
     makedirs(directory)
+    if os.path.isdir(path) and not os.path.islink(path):
+        raise UserInputError(f"{path}: is a directory; give a file name to write")
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
     fd = os.open(temporary, flags, 0o666 & ~_umask())
     try:

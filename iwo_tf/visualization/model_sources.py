@@ -104,7 +104,7 @@ def npy_video_batch(path: str, *, num_segments: int, stream_dims: Sequence[int],
     from iwo_tf.data.validation import check_features
 
     video_id = os.path.splitext(os.path.basename(path))[0]
-    if not os.path.isfile(path):
+    if not os.path.lexists(path):
         raise UserInputError(f"{path}: not found")
     features = check_features(load_npy(path), video_id=video_id, path=path, stream_dims=stream_dims)
     segments = resample_to_segments(features, num_segments, training=False)

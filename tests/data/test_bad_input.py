@@ -10,6 +10,7 @@ from iwo_tf.data.convert import convert
 from iwo_tf.data.dataset_info import DatasetNotReadyError, dataset_problem, load_dataset_info, verify_records
 from iwo_tf.data.dataset_writer import DatasetWriter
 from iwo_tf.data.pipeline import make_dataset
+from iwo_tf.errors import UserInputError
 from iwo_tf.data.schema import VideoRecord
 from iwo_tf.data.validation import BadVideoError
 
@@ -145,8 +146,10 @@ def test_existing_output_is_kept_unless_overwrite(tmp_path, small_layout):
 
 
 def test_missing_and_incomplete_directories(tmp_path):
-    with pytest.raises(DatasetNotReadyError, match="does not exist"):
+    with pytest.raises(DatasetNotReadyError, match="does not exist") as raised:
         load_dataset_info(str(tmp_path / "nothing"))
+    # A user error (tools print it in one line, exit 2) that `except FileNotFoundError` still catches.
+    assert isinstance(raised.value, UserInputError) and isinstance(raised.value, FileNotFoundError)
     (tmp_path / "half").mkdir()
     (tmp_path / "half" / "train-00000-of-00001.tfrecord").write_bytes(b"")
     with pytest.raises(DatasetNotReadyError, match="incomplete: it has no dataset.json"):

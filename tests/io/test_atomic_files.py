@@ -59,3 +59,13 @@ def test_a_file_in_the_way_of_a_directory_is_one_line_naming_it(tmp_path):
     with pytest.raises(UserInputError, match=r"afile: cannot create this directory"):
         write_json_atomic(str(tmp_path / "afile" / "out.json"), {})
     assert (tmp_path / "afile").read_text() == "x"
+
+
+def test_writing_onto_an_existing_directory_is_one_line_and_leaves_it(tmp_path):
+    from iwo_tf.errors import UserInputError
+
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "keep").write_text("x")
+    with pytest.raises(UserInputError, match=r"out: is a directory; give a file name"):
+        write_json_atomic(str(tmp_path / "out"), {})
+    assert sorted(os.listdir(tmp_path)) == ["out"] and (tmp_path / "out" / "keep").read_text() == "x"
