@@ -10,9 +10,9 @@ from iwo_tf.data.convert import convert
 from iwo_tf.data.dataset_info import DatasetNotReadyError, dataset_problem, load_dataset_info, verify_records
 from iwo_tf.data.dataset_writer import DatasetWriter
 from iwo_tf.data.pipeline import make_dataset
-from iwo_tf.errors import UserInputError
 from iwo_tf.data.schema import VideoRecord
 from iwo_tf.data.validation import BadVideoError
+from iwo_tf.errors import UserInputError
 
 from .conftest import STREAM_DIMS, fake_features, write_per_video
 
