@@ -10,7 +10,6 @@
 `--config.<section>.<key>=<value>`. Watch the run with `tensorboard --logdir <workdir>/tensorboard`.
 """
 import os
-import sys
 import time
 
 _START = time.monotonic()
@@ -24,19 +23,13 @@ if __name__ == "__main__":
     install_stderr_filter()
 
 from absl import app, flags, logging
-from ml_collections import config_flags
 
-from configs import DATASETS, default_config_file
+from configs import DATASETS, define_config_flag
 from iwo_tf.serving.saved_model_export import DEFAULT_SERVING_BASE_PATH
 
 
 _DATASET = flags.DEFINE_enum("dataset", "synthetic", DATASETS, "Which named experiment (configs/<dataset>.py) to run.")
-_CONFIG = config_flags.DEFINE_config_file(
-    "config",
-    default_config_file(sys.argv),
-    "Config file; defaults to configs/<dataset>.py. Override values with --config.<key>=<value>.",
-    lock_config=True,
-)
+_CONFIG = define_config_flag("Config file; defaults to configs/<dataset>.py. Override values with --config.<key>=<value>.")
 _DATA_DIR = flags.DEFINE_string("data_dir", None, "Converted TFRecords (python -m iwo_tf.data.convert). Default: data/<dataset>.")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Everything the run writes. Default: runs/<dataset>.")
 _STRATEGY = flags.DEFINE_enum(

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import importlib
 import os
-import sys
 
 if __name__ == "__main__":  # before TensorFlow is imported: drop its known-harmless log lines
     from iwo_tf.training.log_filter import install_stderr_filter
@@ -25,17 +24,13 @@ if __name__ == "__main__":  # before TensorFlow is imported: drop its known-harm
     install_stderr_filter()
 
 from absl import app, flags
-from ml_collections import config_flags
 
-from configs import DATASETS, default_config_file
+from configs import DATASETS, define_config_flag
 from iwo_tf.ablation.runner import VariantRunner, config_flag
 from iwo_tf.errors import UserInputError, exit_on_user_error
 
 _DATASET = flags.DEFINE_enum("dataset", "synthetic", DATASETS, "Which configs/<dataset>.py the runs start from.")
-_CONFIG = config_flags.DEFINE_config_file(
-    "config", default_config_file(sys.argv),
-    "The dataset's config; --config.<key>=<value> overrides apply to every run.", lock_config=True,
-)
+_CONFIG = define_config_flag("The dataset's config; --config.<key>=<value> overrides apply to every run.")
 _DATA_DIR = flags.DEFINE_string("data_dir", None, "Converted data (default: train.py's data/<dataset>).")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Where the runs, tables and plots go.")
 _TABLES = flags.DEFINE_list("tables", [], "Tables to run (default: all): wo_steps, wo_train_test, csc_vs_cam, "

@@ -112,3 +112,22 @@ def test_train_py_refuses_a_negative_batch_size_in_one_line_before_anything_runs
     assert lines == ["error: config.data.batch_size=-4: must be an integer >= 1"], result.stderr[-2000:]
     assert "Traceback" not in result.stderr
     assert not workdir.exists()
+
+
+@pytest.mark.parametrize("script", ["train.py", "iwo_tf/ablations.py"])
+@pytest.mark.parametrize("override, message", [
+    ("--config.data.batch_sze=3", "error: --config.data.batch_sze: the config has no key 'batch_sze'. "
+                                  'Did you mean "batch_size" instead of "batch_sze"?'),
+    ("--config.nosuch.x=1", "error: --config.nosuch.x: the config has no key 'nosuch'."),
+])
+def test_an_override_naming_no_config_key_is_one_line(tmp_path, script, override, message):
+    import subprocess
+    import sys
+
+    from tests.training.conftest import REPO, subprocess_env
+
+    result = subprocess.run([sys.executable, str(REPO / script), "--dataset=synthetic", f"--workdir={tmp_path / 'w'}",
+                             override], cwd=str(tmp_path), env=subprocess_env(), capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-2000:]
+    assert [line for line in result.stderr.splitlines() if line.startswith("error:")] == [message]
+    assert not (tmp_path / "w").exists()
