@@ -28,6 +28,11 @@ from iwo_tf.io import makedirs, write_json_atomic
 _OWNER_SUFFIX = ".owner"
 
 
+class OutputExistsError(UserInputError, FileExistsError):
+    """The output directory exists and no overwrite was asked for (a user error that
+    `except FileExistsError` also catches)."""
+
+
 def _real(path: str) -> str:
     return os.path.realpath(os.path.abspath(path))
 
@@ -64,7 +69,7 @@ def check_output_path(output_dir: str, *, overwrite: bool, inputs: Sequence[str]
     Raises:
         UserInputError: a link, an input (or inside one, or holding one), or an existing path that is
             not a converted dataset while `overwrite` is set.
-        FileExistsError: the output exists and `overwrite` is False.
+        OutputExistsError: the output exists and `overwrite` is False.
     """
     output_dir = os.path.abspath(output_dir)
     if os.path.islink(output_dir):
@@ -80,7 +85,7 @@ def check_output_path(output_dir: str, *, overwrite: bool, inputs: Sequence[str]
             raise UserInputError(f"--output {output_dir} is inside the input {path}; choose a directory outside the inputs")
     if os.path.lexists(output_dir):
         if not overwrite:
-            raise FileExistsError(f"{output_dir} already exists (pass overwrite / --overwrite to replace a converted dataset)")
+            raise OutputExistsError(f"{output_dir} already exists (pass overwrite / --overwrite to replace a converted dataset)")
         if not is_converted_dataset(output_dir):
             raise UserInputError(
                 f"--output {output_dir} exists and is not a converted dataset (no {DATASET_JSON} of format {FORMAT_NAME}); "

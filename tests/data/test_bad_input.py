@@ -138,8 +138,9 @@ def test_an_interrupted_conversion_leaves_no_directory(tmp_path, small_layout, m
 
 def test_existing_output_is_kept_unless_overwrite(tmp_path, small_layout):
     _convert(tmp_path, small_layout)
-    with pytest.raises(FileExistsError):
+    with pytest.raises(FileExistsError, match="already exists") as raised:
         _convert(tmp_path, small_layout)
+    assert isinstance(raised.value, UserInputError)  # one line from every command
     assert dataset_problem(str(tmp_path / "out")) is None
     _convert(tmp_path, small_layout, overwrite=True)
     assert dataset_problem(str(tmp_path / "out")) is None
@@ -184,3 +185,32 @@ def test_corrupt_tfrecord(tmp_path, rng):
     assert dataset_problem(path) is None  # same size: only reading finds it
     with pytest.raises(DatasetNotReadyError, match=f"{shard}: record [12] \\(after video 'v[01]'\\) is corrupt"):
         verify_records(path)
+
+
+@pytest.mark.parametrize("content, message", [
+    ("", r"anet.json: not valid JSON"),
+    ("\udcff", r"anet.json: not valid JSON"),
+    ("[1, 2]", r"anet.json: expected a JSON object whose 'database' maps video ids to objects"),
+    ('{"version": 1}', r"anet.json: expected a JSON object whose 'database'"),
+    ('{"database": {"vid0": [1, 2]}}', r"anet.json: video 'vid0': its entry is a list, expected an object"),
+    ('{"database": {"vid0": {"annotations": []}}}', r"anet.json: video 'vid0': its entry has no 'subset'"),
+])
+def test_a_malformed_annotation_json_is_one_line_naming_the_file(tmp_path, small_layout, content, message):
+    path = tmp_path / "anet.json"
+    path.write_bytes(content.encode("utf-8", "surrogateescape"))
+    with pytest.raises(UserInputError, match=message):
+        _convert(tmp_path, small_layout)
+    _no_output_left(tmp_path)
+
+
+def test_malformed_durations_and_class_lists_are_one_line_naming_the_file(tmp_path):
+    from iwo_tf.data.layouts.input_json import read_class_list, read_durations
+
+    (tmp_path / "info.json").write_text('{"v1": {"duration": 3.0}, "v2": 7}')
+    with pytest.raises(UserInputError, match=r"info.json: video 'v2': its entry is a int, expected an object"):
+        read_durations(str(tmp_path / "info.json"))
+    (tmp_path / "info.json").write_text('{"v1": {"duration": 3.0}, "v2": {}}')
+    assert read_durations(str(tmp_path / "info.json")) == {"v1": 3.0}
+    (tmp_path / "classes.json").write_text('{"a": 1}')
+    with pytest.raises(UserInputError, match=r"classes.json: expected a JSON list of class names"):
+        read_class_list(str(tmp_path / "classes.json"))

@@ -7,7 +7,6 @@ centred at `(4 i + 8) / fps`. With the schema's span convention (snippet i spans
 """
 from __future__ import annotations
 
-import json
 import math
 
 from iwo_tf.data import validation
@@ -16,9 +15,9 @@ from iwo_tf.data.layouts.base import (
     SourceVideo,
     canonical_subset,
     match_annotations_and_features,
-    open_input_text,
     per_video_features,
 )
+from iwo_tf.data.layouts.input_json import read_annotation_database
 from iwo_tf.data.validation import BadVideoError
 
 
@@ -42,8 +41,7 @@ def read(annotations_json: str, features_dir: str, *, clip_frames: float = 16, c
         clip_frames: frames per clip.
         clip_stride_frames: frames between clip starts.
     """
-    with open_input_text(annotations_json) as f:
-        database = json.load(f)["database"]
+    database = read_annotation_database(annotations_json)
     # Class indices: ActionFormer's own label_id where present (alphabetical for THUMOS14).
     by_id = {}
     for video, item in database.items():

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import json
 import os
 from typing import Optional, Sequence
 
@@ -33,6 +32,7 @@ from iwo_tf.data.layouts.base import (
     read_lines,
     snippet_timing,
 )
+from iwo_tf.data.layouts.input_json import read_annotation_database, read_class_list
 from iwo_tf.data.validation import BadVideoError
 
 _JSON_SUBSETS = {"training": "train", "train": "train", "validation": "test", "val": "test", "testing": None, "test": None}
@@ -68,8 +68,7 @@ def _read_csv(path: str, database: dict) -> None:
 
 
 def _read_json(path: str, database: dict) -> None:
-    with open_input_text(path) as f:
-        entries = json.load(f)["database"]
+    entries = read_annotation_database(path)
     for video, entry in entries.items():
         subset = canonical_subset(entry["subset"], _JSON_SUBSETS)
         if subset is None:
@@ -154,9 +153,5 @@ def read(
 def load_class_list(path: str) -> list:
     """A class list from a JSON list or a text file with one name per line."""
     if path.endswith(".json"):
-        with open_input_text(path) as f:
-            names = json.load(f)
-        if not isinstance(names, list):
-            raise ValueError(f"{path}: expected a JSON list of class names")
-        return [str(n) for n in names]
+        return read_class_list(path)
     return read_lines(path)

@@ -7,7 +7,6 @@ present, choose the videos; otherwise every annotated video of the subset is use
 """
 from __future__ import annotations
 
-import json
 import os
 from typing import Optional
 
@@ -17,11 +16,11 @@ from iwo_tf.data.layouts.base import (
     SourceVideo,
     canonical_subset,
     match_annotations_and_features,
-    open_input_text,
     per_video_features,
     read_lines,
     snippet_timing,
 )
+from iwo_tf.data.layouts.input_json import read_annotation_database, read_durations
 from iwo_tf.data.schema import SUBSETS
 from iwo_tf.data.validation import BadVideoError
 
@@ -44,12 +43,8 @@ def read(
         feature_fps: frame rate the features were extracted at.
     """
     gt_json = gt_json or os.path.join(data_dir, "gt.json")
-    with open_input_text(gt_json) as f:
-        database = json.load(f)["database"]
-    durations = {}
-    if video_info_json:
-        with open_input_text(video_info_json) as f:
-            durations = {video: item["duration"] for video, item in json.load(f).items() if "duration" in item}
+    database = read_annotation_database(gt_json)
+    durations = read_durations(video_info_json) if video_info_json else {}
     stride, offset = snippet_timing(snippet_frames, feature_fps)
     class_names = sorted({a["label"] for item in database.values() for a in item.get("annotations", [])})
     videos, left_out = [], []

@@ -8,7 +8,6 @@ training subset, `_test` files the test subset. `Ambiguous_*.txt` are not ground
 """
 from __future__ import annotations
 
-import json
 import os
 import re
 from typing import Optional
@@ -22,6 +21,7 @@ from iwo_tf.data.layouts.base import (
     per_video_features,
     snippet_timing,
 )
+from iwo_tf.data.layouts.input_json import read_durations
 from iwo_tf.data.validation import BadVideoError
 
 _CLASS_FILE = re.compile(r"^(?P<label>.+)_(?P<split>val|test)\.txt$")
@@ -79,10 +79,7 @@ def read(
                     raise BadVideoError(validation.BAD_ANNOTATION, video, path, f"annotated in both the {previous} and the {subset} files")
                 annotations.append((label, start, end))
                 sources.setdefault(video, path)
-    durations = {}
-    if video_info_json:
-        with open_input_text(video_info_json) as f:
-            durations = {video: item["duration"] for video, item in json.load(f).items() if "duration" in item}
+    durations = read_durations(video_info_json) if video_info_json else {}
     pairs, left_out = match_annotations_and_features(
         annotated, per_video_features(features_dir), annotation_path=annotations_dir, features_location=features_dir
     )
