@@ -5,6 +5,7 @@ import numpy as np
 import tensorflow as tf
 from absl import flags
 
+from iwo_tf.data.safe_npy import load_feature_matrix
 from iwo_tf.errors import UserInputError
 from iwo_tf.serving.client_requests import OPTION_DTYPES, request_inputs
 from iwo_tf.serving.records import serialize_features
@@ -31,17 +32,6 @@ def define_flags(default_server: str):
         )
 
 
-def load_npy(path: str) -> np.ndarray:
-    """A `[T, D]` real-valued feature array; never unpickles."""
-    try:
-        array = np.load(path, allow_pickle=False)
-    except (ValueError, OSError) as error:
-        raise UserInputError(f"{path}: not a readable numeric .npy file ({error})") from None
-    if array.ndim != 2 or not np.issubdtype(array.dtype, np.number) or np.iscomplexobj(array):
-        raise UserInputError(f"{path}: expected a [T, D] array of real numbers, got {list(array.shape)} {array.dtype}")
-    return array.astype(np.float32)
-
-
 def inputs_from_flags() -> dict:
     """The request's named inputs from the command line."""
     options = {name: getattr(FLAGS, name) for name in OPTION_DTYPES}
@@ -54,7 +44,7 @@ def inputs_from_flags() -> dict:
             video_id = FLAGS.video_id or FLAGS.npy.rsplit("/", 1)[-1].rsplit(".", 1)[0]
             examples.append(
                 serialize_features(
-                    video_id, load_npy(FLAGS.npy), snippet_stride_sec=stride,
+                    video_id, load_feature_matrix(FLAGS.npy), snippet_stride_sec=stride,
                     snippet_offset_sec=FLAGS.snippet_offset_sec or 0.0, duration=FLAGS.duration,
                 )
             )
@@ -63,4 +53,4 @@ def inputs_from_flags() -> dict:
         return request_inputs("serving_default", examples=examples)
     if not FLAGS.npy:
         raise UserInputError(f"signature {FLAGS.signature!r} needs --npy")
-    return request_inputs(FLAGS.signature, features=load_npy(FLAGS.npy), options=options)
+    return request_inputs(FLAGS.signature, features=load_feature_matrix(FLAGS.npy), options=options)

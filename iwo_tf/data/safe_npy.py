@@ -18,6 +18,7 @@ import io
 import os
 import pickle
 import stat
+from typing import Optional
 
 import numpy as np
 from numpy.lib import format as npy_format
@@ -155,3 +156,25 @@ def load_npy(path: str, *, allow_objects: bool = False) -> np.ndarray:
         except (pickle.UnpicklingError, EOFError, TypeError, ValueError, AttributeError, IndexError, io.UnsupportedOperation) as error:
             raise UnsafeNpyError(path, f"its pickled object array cannot be read ({type(error).__name__}: {error}); "
                                        f"{RESAVE_RECIPE.replace('FILE', path)}") from error
+
+
+def load_feature_matrix(path: str, feature_dim: Optional[int] = None) -> np.ndarray:
+    """A `.npy` of snippet features as float32 `[T, D]`, read by `load_npy` (never unpickling).
+
+    Values are not checked here (NaN, Inf): the converter and the exported signatures check them
+    with their own messages.
+
+    Raises:
+        UserInputError: a missing, unreadable or non-`.npy` file, or anything but a 2-D array of real
+            numbers (of width `feature_dim` when given), in one line naming the file.
+    """
+    path = os.fspath(path)
+    try:
+        array = load_npy(path)
+    except FileNotFoundError:
+        raise UserInputError(f"{path}: not found") from None
+    real = np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)
+    width = "D" if feature_dim is None else str(int(feature_dim))
+    if array.ndim != 2 or not real or array.dtype == np.bool_ or (feature_dim is not None and array.shape[1] != feature_dim):
+        raise UserInputError(f"{path}: expected [T, {width}] real numbers, got shape {list(array.shape)} of {array.dtype}")
+    return array.astype(np.float32)

@@ -100,6 +100,14 @@ def write_json_atomic(path: str, document: Any, *, indent: Optional[int] = 1) ->
 
 
 def read_json(path: str) -> Any:
-    """Reads a JSON file (local or URL)."""
+    """Reads a JSON file (local or URL).
+
+    Raises:
+        UserInputError: not JSON (or not UTF-8), one line naming the file; a ValueError, as
+            `json.load`'s error is.
+    """
     with tf.io.gfile.GFile(str(path), "r") as f:
-        return json.load(f)
+        try:
+            return json.load(f)
+        except ValueError as error:  # JSONDecodeError, UnicodeDecodeError
+            raise UserInputError(f"{path}: not valid JSON ({error})") from None

@@ -7,6 +7,7 @@ from typing import Iterable, Mapping, Optional, Sequence
 import numpy as np
 import tensorflow as tf
 
+from iwo_tf.data.safe_npy import load_feature_matrix
 from iwo_tf.errors import UserInputError
 from iwo_tf.io import read_json
 from iwo_tf.serving.saved_model_export import METADATA_FILENAME, latest_version_dir
@@ -30,21 +31,6 @@ def video_ids_of_files(paths: Iterable[str]) -> dict:
             )
         ids[video_id] = path
     return ids
-
-
-def _load_features(path: str, feature_dim: int) -> np.ndarray:
-    """A `[T, D]` float feature array from a `.npy` file, never unpickling it."""
-    try:
-        array = np.load(path, allow_pickle=False)
-    except (ValueError, OSError) as error:
-        raise UserInputError(f"{path}: not a readable numeric .npy file ({error})") from None
-    if array.ndim != 2 or array.shape[1] != feature_dim or not np.issubdtype(array.dtype, np.number):
-        raise UserInputError(
-            f"{path}: expected [T, {feature_dim}] real numbers, got shape {list(array.shape)} of {array.dtype}"
-        )
-    if np.iscomplexobj(array):
-        raise UserInputError(f"{path}: complex features are not supported (dtype {array.dtype})")
-    return array.astype(np.float32)
 
 
 class SavedModelLocalizer:
@@ -135,7 +121,7 @@ class SavedModelLocalizer:
             duration = None if durations is None else durations.get(video_id)
             try:
                 outputs = self.localize_features(
-                    _load_features(path, self.feature_dim), duration=duration, **localize_kwargs
+                    load_feature_matrix(path, self.feature_dim), duration=duration, **localize_kwargs
                 )
             except tf.errors.InvalidArgumentError as error:
                 raise UserInputError(f"{path}: video {video_id!r}: {_first_line(error.message)}") from None

@@ -218,8 +218,8 @@ class RunDir:
             return None
         try:
             return read_json(self.run_config_path)
-        except ValueError as error:
-            raise UserInputError(f"{self.run_config_path}: not valid JSON ({error}); restore it or use a new --workdir") from None
+        except UserInputError as error:  # "<path>: not valid JSON (...)"
+            raise UserInputError(f"{error}; restore it or use a new --workdir") from None
 
     def check_resumable(self, document: Mapping) -> None:
         """Refuses to continue a stored run that is another run: other data, or another invariant config.

@@ -1,13 +1,13 @@
 """Where `python -m iwo_tf.visualize` gets a model, its settings and videos: a run or a SavedModel."""
 from __future__ import annotations
 
-import json
 import os
 from typing import Iterator, List, Mapping, Sequence, Tuple
 
 import tensorflow as tf
 
 from iwo_tf.errors import UserInputError
+from iwo_tf.io import read_json
 
 _MODEL_KEYS = ("num_classes", "num_segments", "stream_dims", "num_modules", "dropout_rate", "pooling",
                "use_shifting_bias", "orthogonality_weight")
@@ -17,11 +17,7 @@ _SETTING_KEYS = ("num_steps", "top_q", "segments_per_step", "score_method", "str
 def _read_json(path: str) -> dict:
     if not os.path.isfile(path):
         raise UserInputError(f"{path}: not found")
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except (OSError, ValueError) as error:
-        raise UserInputError(f"{path}: not readable JSON ({error})") from None
+    return read_json(path)
 
 
 def load_run(workdir: str, data_dir: str | None = None):

@@ -129,3 +129,30 @@ def test_a_body_shorter_than_its_header_says_is_refused_in_one_line(tmp_path):
     (tmp_path / "x.npy").write_bytes(data[: len(data) - 100])
     with pytest.raises(UnsafeNpyError, match=r"x.npy: not a readable .npy array"):
         load_npy(str(tmp_path / "x.npy"))
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda p: p.write_bytes(b""), "not a valid .npy file"),
+    (lambda p: p.write_text("0.1 0.2\n"), "not a valid .npy file"),
+    (lambda p: np.save(p, np.zeros((3, 4), np.complex64)), r"expected \[T, 4\] real numbers, got shape \[3, 4\] of complex64"),
+    (lambda p: np.save(p, np.zeros((3, 4), bool)), r"expected \[T, 4\] real numbers, got shape \[3, 4\] of bool"),
+    (lambda p: np.save(p, np.zeros((3, 4, 1), np.float32)), r"got shape \[3, 4, 1\]"),
+    (lambda p: np.save(p, np.zeros((3, 5), np.float32)), r"expected \[T, 4\] real numbers, got shape \[3, 5\]"),
+    (lambda p: None, "not found"),
+])
+def test_feature_matrices_are_read_safely_with_one_line_errors(tmp_path, make, message):
+    from iwo_tf.data.safe_npy import load_feature_matrix
+
+    path = tmp_path / "clip.npy"
+    make(path)
+    with pytest.raises(UserInputError, match=message) as raised:
+        load_feature_matrix(str(path), 4)
+    assert str(raised.value).startswith(str(path)) and "\n" not in str(raised.value)
+
+
+def test_feature_matrices_come_back_as_float32(tmp_path):
+    from iwo_tf.data.safe_npy import load_feature_matrix
+
+    np.save(tmp_path / "clip.npy", np.arange(12, dtype=np.int16).reshape(3, 4))
+    features = load_feature_matrix(str(tmp_path / "clip.npy"))
+    assert features.dtype == np.float32 and features.shape == (3, 4) and features[2, 3] == 11

@@ -126,3 +126,21 @@ def test_localize_features_cli_bad_stride_is_one_line_and_writes_nothing(version
     np.save(tmp_path / "obj.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
     result = run_cli(f"--model_dir={version_dir}", f"--npy={tmp_path}/obj.npy", f"--output={output}")
     assert result.returncode == 2 and "obj.npy" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.slow
+def test_localize_features_cli_empty_npy_and_broken_durations_are_one_line(version_dir, tmp_path):
+    output = tmp_path / "out.json"
+    (tmp_path / "empty.npy").write_bytes(b"")
+    result = run_cli(f"--model_dir={version_dir}", f"--npy={tmp_path}/empty.npy", f"--output={output}")
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-2000:]
+    (line,) = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert "empty.npy: not a valid .npy file" in line
+    np.save(tmp_path / "clip.npy", features_of(10))
+    (tmp_path / "durations.json").write_text("{")
+    result = run_cli(f"--model_dir={version_dir}", f"--npy={tmp_path}/clip.npy", f"--output={output}",
+                     f"--durations_json={tmp_path}/durations.json")
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-2000:]
+    (line,) = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert "durations.json: not valid JSON" in line
+    assert not output.exists()
