@@ -10,6 +10,11 @@ every flag.
 """
 from __future__ import annotations
 
+if __name__ == "__main__":  # before TensorFlow is imported: its start-up chatter off
+    from iwo_tf.training.log_filter import quiet_tensorflow_logs
+
+    quiet_tensorflow_logs()
+
 import json
 
 import grpc

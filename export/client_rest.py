@@ -10,6 +10,11 @@ POSTed to `http://SERVER/v1/models/MODEL_NAME[/versions/V]:predict`. `--helpfull
 """
 from __future__ import annotations
 
+if __name__ == "__main__":  # before TensorFlow is imported: its start-up chatter off
+    from iwo_tf.training.log_filter import quiet_tensorflow_logs
+
+    quiet_tensorflow_logs()
+
 import json
 import urllib.error
 import urllib.request

@@ -10,6 +10,11 @@ Every localization setting defaults to the run config's `localization` section; 
 """
 from __future__ import annotations
 
+if __name__ == "__main__":  # before TensorFlow is imported: its start-up chatter off
+    from iwo_tf.training.log_filter import quiet_tensorflow_logs
+
+    quiet_tensorflow_logs()
+
 from absl import app, flags, logging
 
 from iwo_tf.errors import exit_on_user_error

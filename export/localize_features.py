@@ -13,6 +13,11 @@ with one video id (e.g. `a/vid1.npy` and `b/vid1.npy`) are refused. `--helpfull`
 """
 from __future__ import annotations
 
+if __name__ == "__main__":  # before TensorFlow is imported: its start-up chatter off
+    from iwo_tf.training.log_filter import quiet_tensorflow_logs
+
+    quiet_tensorflow_logs()
+
 import glob
 import math
 

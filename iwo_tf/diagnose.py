@@ -16,6 +16,11 @@ Printed, and written atomically to `RUN/attention_diagnosis.json` (or `--output`
 """
 from __future__ import annotations
 
+if __name__ == "__main__":  # before TensorFlow is imported: its start-up chatter off
+    from iwo_tf.training.log_filter import quiet_tensorflow_logs
+
+    quiet_tensorflow_logs()
+
 import math
 import os
 from typing import Dict, Optional, Sequence

@@ -31,6 +31,11 @@ THUMOS14 quirks (defaults as the field does) are described in `iwo_tf.data.layou
 """
 from __future__ import annotations
 
+if __name__ == "__main__":  # before TensorFlow is imported: its start-up chatter off
+    from iwo_tf.training.log_filter import quiet_tensorflow_logs
+
+    quiet_tensorflow_logs()
+
 import collections
 import dataclasses
 import os

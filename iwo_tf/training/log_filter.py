@@ -82,3 +82,11 @@ def install_stderr_filter(patterns: Sequence[bytes] = KNOWN_HARMLESS) -> bool:
 
     atexit.register(restore)
     return True
+
+
+def quiet_tensorflow_logs() -> None:
+    """What a command does before it imports TensorFlow: the C++ INFO and WARNING logs off
+    (`TF_CPP_MIN_LOG_LEVEL=2` unless the user set it) and the known-harmless lines above filtered out
+    of stderr, so that a user error is the one line the command prints."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    install_stderr_filter()

@@ -6,7 +6,12 @@
 import os
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+if __name__ == "__main__":  # before TensorFlow is imported: its start-up chatter off
+    from iwo_tf.training.log_filter import quiet_tensorflow_logs
+
+    quiet_tensorflow_logs()
+else:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app, flags  # noqa: E402
 
