@@ -268,3 +268,19 @@ def test_asymmetric_streams_put_class_in_the_first_and_motion_in_the_second():
     per_stream /= len(videos)
     assert per_stream[1, 0] / per_stream[0, 0] == pytest.approx(0.5, abs=0.1)
     assert per_stream[1, 1] / per_stream[0, 1] == pytest.approx(3.0, abs=0.5)
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"seed": -1}, r"--seed=-1: must be an integer >= 0"),
+    ({"weak_amplitude": float("inf")}, r"--weak_amplitude=inf: must be finite and >= 0"),
+    ({"noise_std": -1.0}, r"--noise_std=-1.0: must be finite and >= 0"),
+    ({"strong_fraction": 1.5}, r"--strong_fraction=1.5: must be in \(0, 1\]"),
+    ({"scale": 0.0, "preset": "thumos14"}, r"--scale=0.0: must be in \(0, 1\]"),
+    ({"snippet_rate": float("inf"), "preset": "thumos14"}, r"--snippet_rate=inf: must be positive and finite"),
+])
+def test_generator_values_it_cannot_use_are_one_line_errors(tmp_path, options, message):
+    from iwo_tf.errors import UserInputError
+
+    with pytest.raises(UserInputError, match=message):
+        generate_synthetic_dataset(str(tmp_path / "out"), **options)
+    assert not (tmp_path / "out").exists()

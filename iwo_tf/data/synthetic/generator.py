@@ -7,6 +7,7 @@ strong (climax) and weak parts; every other snippet is background. `iwo_tf.diagn
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from typing import List, Optional, Sequence, Tuple
 
@@ -71,6 +72,24 @@ def _parse_dims(stream_dims) -> Tuple[int, ...]:
     return dims
 
 
+_AMPLITUDES = ("strong_amplitude", "weak_amplitude", "salience_amplitude", "actionness_amplitude", "context_amplitude",
+               "scene_amplitude", "noise_std")
+
+
+def _check_values(spec: SyntheticSpec, seed, scale) -> None:
+    """One-line errors for values the generator cannot use (they would give NaN features or a numpy error)."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise UserInputError(f"--seed={seed}: must be an integer >= 0")
+    for name in _AMPLITUDES:
+        value = getattr(spec, name)
+        if not (math.isfinite(value) and value >= 0):
+            raise UserInputError(f"--{name}={value}: must be finite and >= 0")
+    if not (math.isfinite(spec.strong_fraction) and 0 < spec.strong_fraction <= 1):
+        raise UserInputError(f"--strong_fraction={spec.strong_fraction}: must be in (0, 1]")
+    if not (math.isfinite(scale) and 0 < scale <= 1):
+        raise UserInputError(f"--scale={scale}: must be in (0, 1]")
+
+
 def generate_synthetic_dataset(
     output_dir: str,
     *,
@@ -105,10 +124,11 @@ def generate_synthetic_dataset(
     spec = dataclasses.replace(spec, stream_dims=_parse_dims(spec.stream_dims))
     if preset is not None and layout_from is not None:
         raise UserInputError("--preset and --layout_from are alternatives: give one")
+    _check_values(spec, seed, scale)
     stats = layouts.check_preset(preset)
     rate = float(snippet_rate) if snippet_rate else (stats.snippet_rate if stats else 25.0 / 16.0)
-    if not rate > 0:
-        raise UserInputError(f"--snippet_rate={snippet_rate}: must be positive")
+    if not (math.isfinite(rate) and rate > 0):
+        raise UserInputError(f"--snippet_rate={snippet_rate}: must be positive and finite")
     rng = np.random.default_rng(seed)
     if layout_from is not None:
         names, videos, left_out = layouts.layouts_from_ground_truth(layout_from, rate)
