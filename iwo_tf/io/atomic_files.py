@@ -47,9 +47,14 @@ def makedirs(path: str) -> None:
     try:
         os.makedirs(path, exist_ok=True)
     except OSError as error:
-        problem = "exists and is not a directory" if isinstance(error, FileExistsError) else error.strerror
-        where = f" ({error.filename})" if error.filename and os.path.abspath(error.filename) != os.path.abspath(path) else ""
-        raise UserInputError(f"{path}: cannot create this directory: {problem}{where}") from None
+        blocker = os.path.abspath(path)  # the nearest existing path at or above it
+        while not os.path.lexists(blocker) and os.path.dirname(blocker) != blocker:
+            blocker = os.path.dirname(blocker)
+        if isinstance(error, (FileExistsError, NotADirectoryError)) and not os.path.isdir(blocker):
+            problem = "it exists and is not a directory" if blocker == os.path.abspath(path) else f"{blocker} is not a directory"
+        else:
+            problem = error.strerror or str(error)
+        raise UserInputError(f"{path}: cannot create this directory: {problem}") from None
 
 
 def write_bytes_atomic(path: str, data: bytes) -> str:

@@ -12,6 +12,7 @@ import ml_collections
 import tensorflow as tf
 
 from iwo_tf.errors import UserInputError
+from iwo_tf.io import makedirs
 from iwo_tf.training.evaluation_runs import format_map_table, results_summary
 from iwo_tf.training.run_dir import RunDir
 
@@ -53,6 +54,7 @@ def evaluate_finished_run(trainer, output_dir: str) -> dict:
             raise UserInputError(f"{trainer.run_dir.checkpoints_dir}: no finished training run (last checkpoint: "
                                  f"{where}; the run trains {train_steps} steps of {epochs} epochs); resume training first")
         output = RunDir(output_dir)
+        makedirs(output.tensorboard_dir("test"))  # a file in the way is one line, not TF's FailedPrecondition
         writer = tf.summary.create_file_writer(output.tensorboard_dir("test"))
         metrics = trainer.evaluate(train_steps, run_dir=output, writer=writer)
         writer.flush()

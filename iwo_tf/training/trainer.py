@@ -18,7 +18,7 @@ import tensorflow as tf
 
 from iwo_tf.data.dataset_info import load_dataset_info
 from iwo_tf.data.masks import MaskStore, MaskTable
-from iwo_tf.io import read_json
+from iwo_tf.io import makedirs, read_json
 from iwo_tf.training.checkpointing import RunCheckpoint, broadcast_run_state
 from iwo_tf.training.convergence_guard import guard_from_config, report
 from iwo_tf.training.csc_figures import curve_video_ids, write_csc_figures
@@ -119,6 +119,8 @@ class WinnersOutTrainer:
             segments_per_step=config.winners_out.segments_per_step, score_method=config.winners_out.score_method,
             stream_weights=config.winners_out.stream_weights, strategy=strategy,
         )
+        for split in ("train", "test"):  # a file in the way is one line, not TF's FailedPrecondition
+            makedirs(self.run_dir.tensorboard_dir(split))
         self.train_writer = tf.summary.create_file_writer(self.run_dir.tensorboard_dir("train"))
         self.test_writer = tf.summary.create_file_writer(self.run_dir.tensorboard_dir("test"))
         self.train_step = make_train_step(self.model, self.optimizer, strategy, self.global_batch)

@@ -52,10 +52,10 @@ def test_a_file_in_the_way_of_a_directory_is_one_line_naming_it(tmp_path):
     from iwo_tf.io import makedirs
 
     (tmp_path / "afile").write_text("x")
-    with pytest.raises(UserInputError, match=r"afile: cannot create this directory: exists and is not a directory"):
+    with pytest.raises(UserInputError, match=r"afile: cannot create this directory: it exists and is not a directory"):
         makedirs(str(tmp_path / "afile"))
-    with pytest.raises(UserInputError, match=r"afile/sub: cannot create this directory: Not a directory"):
-        makedirs(str(tmp_path / "afile" / "sub"))
+    with pytest.raises(UserInputError, match=r"afile/sub/deeper: cannot create this directory: .*/afile is not a directory"):
+        makedirs(str(tmp_path / "afile" / "sub" / "deeper"))
     with pytest.raises(UserInputError, match=r"afile: cannot create this directory"):
         write_json_atomic(str(tmp_path / "afile" / "out.json"), {})
     assert (tmp_path / "afile").read_text() == "x"

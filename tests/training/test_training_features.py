@@ -102,6 +102,16 @@ def test_evaluate_mode_reproduces_the_runs_numbers_without_training(plain_run, t
     assert list((workdir / "evaluation" / "figures").glob("*.png"))
 
 
+def test_evaluate_mode_into_a_file_is_a_one_line_error(plain_run, tiny_data_dir, tmp_path):
+    workdir, _ = plain_run
+    (tmp_path / "a_file").write_text("keep")
+    result = subprocess.run(train_command(tiny_data_dir, workdir, "--mode=evaluate", f"--output_dir={tmp_path / 'a_file'}"),
+                            cwd=str(REPO), env=subprocess_env(), capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-2000:]
+    assert f"cannot create this directory: {tmp_path / 'a_file'} is not a directory" in result.stderr
+    assert (tmp_path / "a_file").read_text() == "keep"
+
+
 def test_evaluate_mode_on_an_empty_workdir_is_a_one_line_error(tiny_data_dir, tmp_path):
     result = subprocess.run(train_command(tiny_data_dir, tmp_path / "nothing", "--mode=evaluate"), cwd=str(REPO),
                             env=subprocess_env(), capture_output=True, text=True, timeout=300)
