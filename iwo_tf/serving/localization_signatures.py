@@ -13,6 +13,7 @@ from typing import Sequence
 import tensorflow as tf
 
 from iwo_tf.data.pipeline import resample_to_segments
+from iwo_tf.errors import UserInputError
 from iwo_tf.serving import input_checks
 from iwo_tf.serving.record_batch import parse_record_batch
 from iwo_tf.serving.serving_config import ServingConfig
@@ -39,6 +40,11 @@ class LocalizationSignatures:
     def __init__(self, model, class_names: Sequence[str], config: ServingConfig):
         if len(class_names) != model.num_classes:
             raise ValueError(f"{len(class_names)} class names for a model with {model.num_classes} classes")
+        if config.stream_weights is not None and len(config.stream_weights) != len(model.stream_dims):
+            raise UserInputError(
+                f"stream_weights has {len(config.stream_weights)} values for a model of {len(model.stream_dims)} "
+                f"streams (widths {list(model.stream_dims)}): give one weight per stream"
+            )
         self.model = model
         self.class_names = [str(name) for name in class_names]
         self.config = config

@@ -18,6 +18,7 @@ import tensorflow as tf
 
 from iwo_tf.data.dataset_info import load_dataset_info
 from iwo_tf.data.masks import MaskStore, MaskTable
+from iwo_tf.errors import UserInputError
 from iwo_tf.io import makedirs, read_json
 from iwo_tf.training.checkpointing import RunCheckpoint, broadcast_run_state
 from iwo_tf.training.convergence_guard import guard_from_config, report
@@ -88,13 +89,19 @@ class WinnersOutTrainer:
         if self.chief:
             self.run_dir.lock()  # before anything is read or written; released when run() ends
         self.info = load_dataset_info(config.data_dir)
+        weights = config.winners_out.stream_weights
+        if len(weights) != len(self.info.stream_dims):
+            raise UserInputError(
+                f"config.winners_out.stream_weights={tuple(weights)}: {len(weights)} weights for data of "
+                f"{len(self.info.stream_dims)} streams (widths {list(self.info.stream_dims)} in {config.data_dir})"
+            )
         self.class_names = list(self.info.class_names)
         self.ground_truth = read_json(self.info.ground_truth_path)
         database = self.ground_truth["database"]
         self.train_ids = sorted(v for v, item in database.items() if item.get("subset") == "train")
         self.test_ids = sorted(v for v, item in database.items() if item.get("subset") == "test")
         if not self.train_ids:
-            raise ValueError(f"{self.info.ground_truth_path}: no videos in the 'train' subset")
+            raise UserInputError(f"{self.info.ground_truth_path}: no videos in the 'train' subset")
         self.max_labels = max(len({a["label"] for a in database[v].get("annotations", [])}) for v in self.train_ids) or 1
         self.num_segments = config.data.num_segments
         self.global_batch = max(1, min(int(config.data.batch_size), len(self.train_ids)))

@@ -171,6 +171,8 @@ def winners_out_select_incremental(
     num_streams = len(model.stream_dims)
     if stream_weights is None:
         stream_weights = (1.0,) * num_streams
+    if len(stream_weights) != num_streams:  # as fuse_stream_scores refuses it (no silent broadcast)
+        raise ValueError(f"{num_streams} streams but {len(stream_weights)} stream weights")
     weights = tf.constant([float(w) for w in stream_weights], tf.float32)[None, :, None, None]  # [1, S, 1, 1]
     num_classes = int(class_indices.shape[1])
     num_segments = int(model.num_segments)

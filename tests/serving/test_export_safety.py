@@ -130,3 +130,14 @@ def test_export_cli_refuses_dot_dot_with_one_line(workdir, tmp_path):
     assert "Traceback" not in result.stderr
     assert [line for line in result.stderr.splitlines() if line.startswith("error: ")][0].startswith("error: model name '..'")
     assert not os.path.exists(tmp_path / "models.config")
+
+
+def test_stream_weights_must_give_one_weight_per_stream(tmp_path):
+    from iwo_tf.model import IWOClassifier
+
+    model = IWOClassifier(num_classes=3, num_segments=8, stream_dims=(4, 4), num_modules=2, dropout_rate=0.0)
+    model.build()
+    with pytest.raises(UserInputError, match=r"stream_weights has 1 values for a model of 2 streams"):
+        export_saved_model(model, class_names=["a", "b", "c"], export_base=str(tmp_path / "exp"), model_name="iwo",
+                           stream_weights=(1.0,))
+    assert not list((tmp_path / "exp").glob("iwo/[0-9]*"))

@@ -441,3 +441,13 @@ def test_csc_figures_of_ids_with_slashes_stay_in_figures_and_follow_no_symlink(t
         assert open(path, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
     assert outside.read_bytes() == b"precious"
     assert not (tmp_path / "evil").exists()
+
+
+def test_stream_weights_that_do_not_match_the_datas_streams_are_refused_before_training(tiny_data_dir, tmp_path):
+    from iwo_tf.errors import UserInputError
+    from iwo_tf.training.trainer import WinnersOutTrainer
+
+    config = tiny_config(tiny_data_dir, winners_out__stream_weights=(1.0,))
+    with pytest.raises(UserInputError, match=r"stream_weights=\(1.0,\): 1 weights for data of 2 streams"):
+        WinnersOutTrainer(config, str(tmp_path / "w"), tf.distribute.get_strategy(), verbose=False)
+    assert not (tmp_path / "w" / "checkpoints").exists()

@@ -108,3 +108,11 @@ def test_check_finite_turns_overflowing_scores_into_an_error():
     assert not np.isfinite(reference.video_scores.numpy()).all()  # what the reference silently returns
     with pytest.raises(tf.errors.InvalidArgumentError, match="non-finite class scores"):
         localize_incremental(model, features, check_finite=True, **kwargs)
+
+
+@pytest.mark.parametrize("localize_function", [localize, localize_incremental], ids=["reference", "incremental"])
+def test_one_weight_per_stream_or_an_error_on_both_paths(localize_function):
+    model = make_model((6, 4), False)
+    features = tf.random.stateless_normal([1, K, 10], seed=[1, 2])
+    with pytest.raises(ValueError, match="2 streams but 1 stream weights"):
+        localize_function(model, features, **settings(1, (6, 4), "csc", stream_weights=(1.0,)))
