@@ -1,6 +1,9 @@
 """Flags and input loading shared by the gRPC and REST client scripts."""
 from __future__ import annotations
 
+import math
+import re
+
 import numpy as np
 import tensorflow as tf
 from absl import flags
@@ -8,6 +11,7 @@ from absl import flags
 from iwo_tf.data.safe_npy import load_feature_matrix
 from iwo_tf.errors import UserInputError
 from iwo_tf.serving.client_requests import OPTION_DTYPES, request_inputs
+from iwo_tf.serving.export_paths import validate_model_name
 from iwo_tf.serving.records import serialize_features
 
 FLAGS = flags.FLAGS
@@ -30,6 +34,25 @@ def define_flags(default_server: str):
         (flags.DEFINE_integer if dtype == np.int32 else flags.DEFINE_float)(
             name, None, f"localize_with_options: {name} (export default if unset)."
         )
+
+
+_SERVER = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):[0-9]{1,5}$")
+
+
+def check_target() -> None:
+    """`--server` is host:port and `--model_name` a model name as exports name them (they go into
+    the request's address), `--model_version` >= 0 and `--timeout_sec` > 0.
+
+    Raises:
+        UserInputError: one line naming the flag.
+    """
+    if not _SERVER.match(FLAGS.server or ""):
+        raise UserInputError(f"--server={FLAGS.server!r}: expected host:port, e.g. localhost:8501")
+    validate_model_name(FLAGS.model_name)
+    if FLAGS.model_version is not None and FLAGS.model_version < 0:
+        raise UserInputError(f"--model_version={FLAGS.model_version}: must be >= 0")
+    if not (math.isfinite(FLAGS.timeout_sec) and FLAGS.timeout_sec > 0):
+        raise UserInputError(f"--timeout_sec={FLAGS.timeout_sec}: must be finite and > 0")
 
 
 def inputs_from_flags() -> dict:

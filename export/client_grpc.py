@@ -34,6 +34,7 @@ client_common.define_flags("localhost:8500")
 
 def main(argv):
     del argv
+    client_common.check_target()
     request = grpc_request(FLAGS.model_name, FLAGS.signature, client_common.inputs_from_flags(), FLAGS.model_version)
     if FLAGS.dry_run:
         print(text_format.MessageToString(request))

@@ -36,6 +36,7 @@ def predict_url() -> str:
 
 def main(argv):
     del argv
+    client_common.check_target()
     body = json.dumps(rest_body(FLAGS.signature, client_common.inputs_from_flags()))
     if FLAGS.dry_run:
         print(body)

@@ -106,3 +106,18 @@ def test_client_scripts_dry_run_print_valid_requests(served, tmp_path):
     bad = run_client("client_rest", "--signature=localize", "--dry_run")
     assert bad.returncode == 2 and "error: signature 'localize' needs --npy" in bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("flag, message", [
+    ("--server=not a url", "error: --server='not a url': expected host:port"),
+    ("--model_name=a/b", "error: model name 'a/b' is not allowed"),
+    ("--model_version=-2", "error: --model_version=-2: must be >= 0"),
+    ("--timeout_sec=0", "error: --timeout_sec=0.0: must be finite and > 0"),
+])
+def test_client_targets_are_checked_before_anything_is_sent(tmp_path, flag, message):
+    np.save(tmp_path / "clip.npy", features_of(5))
+    result = run_client("client_rest", f"--npy={tmp_path / 'clip.npy'}", flag)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-2000:]
+    (line,) = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert line.startswith(message)
