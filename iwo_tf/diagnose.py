@@ -212,7 +212,7 @@ def run():
     """Entry point of the `iwo-diagnose` console script (setup.py)."""
     flags.DEFINE_string("workdir", None, "A finished training run (run_config.json, model.keras).", required=True)
     flags.DEFINE_string("subset", "test", "Which subset to attend (train or test).")
-    flags.DEFINE_integer("max_videos", 0, "Stop after this many videos (0 = all).")
+    flags.DEFINE_integer("max_videos", 0, "Stop after this many videos (0 = all).", lower_bound=0)
     flags.DEFINE_string("output", "", f"Where to write the JSON; default RUN/{DIAGNOSIS_JSON}.")
     app.run(lambda argv: exit_on_user_error(main, argv))
 

@@ -37,7 +37,8 @@ _STRIDE = flags.DEFINE_float("snippet_stride_sec", None, "Seconds between snippe
 _DURATION = flags.DEFINE_float("duration", 0.0, "Video duration in seconds for --features (0: from the snippets).")
 _GROUND_TRUTH = flags.DEFINE_string("ground_truth", None, "ActivityNet-format ground truth to draw (default with --workdir: the run's).")
 _OUTPUT = flags.DEFINE_string("output", None, "The PNG to write.")
-_WIDTH = flags.DEFINE_integer("width", 1400, "Image width in pixels (the height follows from the number of panels).")
+_WIDTH = flags.DEFINE_integer("width", 1400, "Image width in pixels (the height follows from the number of panels).",
+                              lower_bound=300, upper_bound=20000)
 
 
 def _ground_truth(path):

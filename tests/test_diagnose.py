@@ -128,3 +128,7 @@ def test_command_writes_json_and_reports_user_errors_in_one_line(tmp_path):
     assert written["overall"]["entropy_ratio"] == pytest.approx(1.0, abs=1e-6)
     missing = subprocess.run([sys.executable, "-m", "iwo_tf.diagnose", f"--workdir={tmp_path / 'nope'}"], capture_output=True, text=True, env=env, cwd=REPO)
     assert missing.returncode == 2 and "run_config.json: not found" in missing.stderr and "Traceback" not in missing.stderr
+    negative = subprocess.run([sys.executable, "-m", "iwo_tf.diagnose", f"--workdir={workdir}", "--max_videos=-1"],
+                              capture_output=True, text=True, env=env, cwd=REPO)
+    assert negative.returncode == 1 and "--max_videos=-1: -1 is not a non-negative integer" in negative.stderr
+    assert "Traceback" not in negative.stderr

@@ -111,3 +111,10 @@ def test_feature_files_are_checked_as_the_converter_checks_them(tmp_path, make, 
     with pytest.raises(UserInputError, match=message) as raised:
         npy_video_batch(str(path), num_segments=8, stream_dims=(16, 16), snippet_stride_sec=1.0, duration=0.0)
     assert str(raised.value).startswith(str(path)) and "\n" not in str(raised.value)
+
+
+@pytest.mark.parametrize("width", ["0", "-5", "100000"])
+def test_an_image_width_outside_300_to_20000_is_refused_in_one_line(tmp_path, width):
+    result = _visualize(f"--workdir={tmp_path}", "--videos=1", f"--width={width}", f"--output={tmp_path / 'x.png'}")
+    assert result.returncode == 1 and f"flag --width={width}: {width} is not an integer in the range [300, 20000]" in result.stderr
+    assert "Traceback" not in result.stderr and not (tmp_path / "x.png").exists()
