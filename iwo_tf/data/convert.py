@@ -185,6 +185,9 @@ def convert(
         BadVideoError: a video that is an error under the chosen policies (names file, video, problem).
         FileExistsError: the output exists and `overwrite` is False.
     """
+    stream_dims = validation.check_stream_dims(stream_dims)
+    if isinstance(num_shards, bool) or int(num_shards) != num_shards or num_shards < 1:
+        raise UserInputError(f"--num_shards={num_shards}: must be an integer >= 1")
     _check_policy("on_missing_features", on_missing_features)
     _check_policy("on_unannotated_features", on_unannotated_features)
     _check_policy("on_bad_video", on_bad_video)
@@ -278,7 +281,7 @@ def main(argv):
         report = convert(
             f.layout,
             f.output,
-            stream_dims=[int(d) for d in f.stream_dims],
+            stream_dims=validation.check_stream_dims(f.stream_dims),
             class_list=class_list,
             num_shards=f.num_shards,
             on_missing_features=f.on_missing_features,

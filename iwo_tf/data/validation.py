@@ -42,6 +42,22 @@ class BadVideoError(UserInputError):
         super().__init__(f"{path or '<no file>'}: video {video_id!r}: {problem}")
 
 
+def check_stream_dims(stream_dims: Sequence) -> tuple:
+    """The widths of the feature streams as positive ints (strings such as `"1024"` accepted).
+
+    Raises:
+        UserInputError: empty, not integers, or a width < 1 (one line naming --stream_dims).
+    """
+    try:
+        dims = tuple(int(str(d).strip()) for d in stream_dims)
+    except ValueError:
+        dims = ()
+    if not dims or min(dims) < 1:
+        text = ",".join(str(d) for d in stream_dims)
+        raise UserInputError(f"--stream_dims={text}: expected one positive integer width per stream, e.g. 1024,1024")
+    return dims
+
+
 def check_features(features: np.ndarray, *, video_id: str, path: Optional[str], stream_dims: Sequence[int]) -> np.ndarray:
     """Returns `features` as float32 `[T, D]` or raises BadVideoError.
 

@@ -214,3 +214,25 @@ def test_malformed_durations_and_class_lists_are_one_line_naming_the_file(tmp_pa
     (tmp_path / "classes.json").write_text('{"a": 1}')
     with pytest.raises(UserInputError, match=r"classes.json: expected a JSON list of class names"):
         read_class_list(str(tmp_path / "classes.json"))
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"stream_dims": (-4, 12)}, r"--stream_dims=-4,12: expected one positive integer width per stream"),
+    ({"stream_dims": ("a", "b")}, r"--stream_dims=a,b: expected one positive integer width per stream"),
+    ({"num_shards": 0}, r"--num_shards=0: must be an integer >= 1"),
+    ({"num_shards": -2}, r"--num_shards=-2: must be an integer >= 1"),
+])
+def test_stream_widths_and_shard_counts_that_mean_nothing_are_refused(tmp_path, small_layout, options, message):
+    options = {"stream_dims": STREAM_DIMS, **options}
+    with pytest.raises(UserInputError, match=message):
+        convert("activitynet", str(tmp_path / "out"), progress=False, **small_layout, **options)
+    _no_output_left(tmp_path)
+
+
+@pytest.mark.parametrize("name", ["clip_frames", "clip_stride_frames"])
+@pytest.mark.parametrize("value", [0.0, float("inf")])
+def test_actionformer_clip_geometry_must_be_positive_and_finite(tmp_path, name, value):
+    from iwo_tf.data.layouts import actionformer
+
+    with pytest.raises(UserInputError, match=f"--{name}={value}: must be positive and finite"):
+        actionformer.read(str(tmp_path / "af.json"), str(tmp_path), **{name: value})

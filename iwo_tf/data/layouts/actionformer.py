@@ -19,6 +19,7 @@ from iwo_tf.data.layouts.base import (
 )
 from iwo_tf.data.layouts.input_json import read_annotation_database
 from iwo_tf.data.validation import BadVideoError
+from iwo_tf.errors import UserInputError
 
 
 def _check_fps(fps, video: str, path: str):
@@ -41,6 +42,9 @@ def read(annotations_json: str, features_dir: str, *, clip_frames: float = 16, c
         clip_frames: frames per clip.
         clip_stride_frames: frames between clip starts.
     """
+    for name, value in (("clip_frames", clip_frames), ("clip_stride_frames", clip_stride_frames)):
+        if not (math.isfinite(value) and value > 0):
+            raise UserInputError(f"--{name}={value}: must be positive and finite")
     database = read_annotation_database(annotations_json)
     # Class indices: ActionFormer's own label_id where present (alphabetical for THUMOS14).
     by_id = {}
