@@ -150,7 +150,7 @@ def convert(
     layout: str,
     output_dir: str,
     *,
-    stream_dims: Sequence[int] = (1024, 1024),
+    stream_dims: Sequence = (1024, 1024),
     class_list: Optional[Sequence[str]] = None,
     num_shards: int = 8,
     on_missing_features: str = "skip",
@@ -166,8 +166,8 @@ def convert(
     Args:
         layout: one of LAYOUTS.
         output_dir: the directory to create.
-        stream_dims: expected width of each feature stream (RGB first); videos of another total width
-            are bad videos.
+        stream_dims: expected width of each feature stream (RGB first; ints or their text, checked by
+            `validation.check_stream_dims`); videos of another total width are bad videos.
         class_list: overrides the layout's class list (index = position); labels outside it are bad.
         num_shards: shard files per subset (capped by the subset's video count).
         on_missing_features: `skip` or `error` for annotated videos without features.
@@ -281,7 +281,7 @@ def main(argv):
         report = convert(
             f.layout,
             f.output,
-            stream_dims=validation.check_stream_dims(f.stream_dims),
+            stream_dims=f.stream_dims,  # checked and parsed by convert()
             class_list=class_list,
             num_shards=f.num_shards,
             on_missing_features=f.on_missing_features,

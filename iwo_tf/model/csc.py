@@ -82,6 +82,19 @@ def class_specific_scores(attention, scale, projections):
     return tf.nn.relu(csc_terms(attention, scale, projections))
 
 
+def stream_weight_values(stream_weights, num_streams: int) -> tuple:
+    """The Eq. 10 fusion weights as floats, one per stream (None: 1 for every stream).
+
+    Raises:
+        ValueError: another number of weights than streams (never broadcast).
+    """
+    if stream_weights is None:
+        return (1.0,) * num_streams
+    if len(stream_weights) != num_streams:
+        raise ValueError(f"{num_streams} streams but {len(stream_weights)} stream weights")
+    return tuple(float(w) for w in stream_weights)
+
+
 def fuse_stream_scores(stream_scores, stream_weights):
     """The two-stream fusion of Eq. 10, `lambda_rgb + gamma * lambda_flow` (any number of streams).
 
@@ -92,9 +105,8 @@ def fuse_stream_scores(stream_scores, stream_weights):
     Returns:
         `[B, Q, K]` fused scores.
     """
-    if len(stream_scores) != len(stream_weights):
-        raise ValueError(f"{len(stream_scores)} streams but {len(stream_weights)} stream weights")
-    return tf.add_n([float(w) * s for w, s in zip(stream_weights, stream_scores)])
+    weights = stream_weight_values(stream_weights, len(stream_scores))
+    return tf.add_n([w * s for w, s in zip(weights, stream_scores)])
 
 
 def attention_segment_scores(attention):

@@ -178,8 +178,7 @@ class IWOClassifier(keras.Model):
         """
         if method not in SCORE_METHODS:
             raise ValueError(f"method must be one of {SCORE_METHODS}, got {method!r}")
-        if stream_weights is None:
-            stream_weights = (1.0,) * len(self.stream_dims)
+        stream_weights = csc.stream_weight_values(stream_weights, len(self.stream_dims))
         streams = self.split_streams(features)
         # The attention logits do not depend on the mask either: hoisting them saves one
         # [K, D] x [D, M] product per stream at every winners-out step.

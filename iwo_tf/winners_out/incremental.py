@@ -23,6 +23,7 @@ from typing import NamedTuple, Optional
 
 import tensorflow as tf
 
+from iwo_tf.model.csc import stream_weight_values
 from iwo_tf.winners_out.select import WinnersOutSelection
 
 # ||N_m|| below this fraction of `||N_anchor|| + sum ||removed||` triggers an exact re-anchor: the
@@ -169,11 +170,7 @@ def winners_out_select_incremental(
         `WinnersOutSelection`.
     """
     num_streams = len(model.stream_dims)
-    if stream_weights is None:
-        stream_weights = (1.0,) * num_streams
-    if len(stream_weights) != num_streams:  # as fuse_stream_scores refuses it (no silent broadcast)
-        raise ValueError(f"{num_streams} streams but {len(stream_weights)} stream weights")
-    weights = tf.constant([float(w) for w in stream_weights], tf.float32)[None, :, None, None]  # [1, S, 1, 1]
+    weights = tf.constant(stream_weight_values(stream_weights, num_streams), tf.float32)[None, :, None, None]  # [1, S, 1, 1]
     num_classes = int(class_indices.shape[1])
     num_segments = int(model.num_segments)
     num_modules = int(model.num_modules)
