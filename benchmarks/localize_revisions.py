@@ -19,7 +19,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(REPO, "benchmarks"))
@@ -107,11 +106,7 @@ def main(argv):
                 function(inputs)
             for _ in range(FLAGS.rounds):
                 for name, function in functions.items():
-                    start, calls = time.perf_counter(), 0
-                    while calls < 3 or time.perf_counter() - start < FLAGS.seconds:
-                        function(inputs)
-                        calls += 1
-                    seconds[name].append((time.perf_counter() - start) / calls)
+                    seconds[name].append(bench.timed(lambda: function(inputs), FLAGS.seconds, min_calls=3))
             median = {name: statistics.median(values) for name, values in seconds.items()}
             results[batch] = {name: {"ms_per_batch": 1e3 * value, "videos_per_s": batch / value,
                                      "vs_yardstick": median["yardstick"] / value} for name, value in median.items()}

@@ -155,10 +155,10 @@ def incremental_function(model):
     return run
 
 
-def timed(function, seconds):
-    """Calls `function` for about `seconds`; returns seconds per call (at least 2 calls)."""
+def timed(function, seconds, min_calls=2):
+    """Calls `function` for about `seconds`; returns seconds per call (at least `min_calls` calls)."""
     start, calls = time.perf_counter(), 0
-    while calls < 2 or time.perf_counter() - start < seconds:
+    while calls < min_calls or time.perf_counter() - start < seconds:
         function()
         calls += 1
     return (time.perf_counter() - start) / calls
