@@ -17,11 +17,10 @@ from __future__ import annotations
 import importlib
 import os
 
-if __name__ == "__main__":  # before TensorFlow is imported: drop its known-harmless log lines
-    from iwo_tf.training.log_filter import install_stderr_filter
+if __name__ == "__main__":  # before TensorFlow is imported: its start-up chatter off
+    from iwo_tf.training.log_filter import quiet_tensorflow_logs
 
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    install_stderr_filter()
+    quiet_tensorflow_logs()
 
 from absl import app, flags
 
